@@ -1,0 +1,1 @@
+"""Root conftest: the txchaos plugin itself loads through its pytest11 entry point."""

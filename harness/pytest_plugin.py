@@ -1,0 +1,62 @@
+"""The txchaos pytest plugin: options, markers and fixtures, registered in one place.
+
+Loaded through the `pytest11` entry point, so `pytest suites --target=kafka`
+works from any directory once txchaos is installed.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MARKERS = {
+    "quick": "short chaos runs (about a minute of chaos in all) for every CI run",
+    "chaos": "chaos runs against a real target under faults",
+    "nightly": "long randomized chaos campaigns; not part of the default run",
+    "crashpoints": "crashes at named 2PC failpoints",
+    "selftest": "proves txchaos catches every seeded bug (mutant) of the reference targets",
+    "docker": "needs a Docker engine (started by the lab)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("txchaos", "txchaos chaos testing")
+    group.addoption("--target", action="append", default=None, metavar="NAME",
+                    help="target system(s): rabbitmq, kafka, nats, all, an entry point "
+                         "name or module:Class (repeatable, or comma-separated)")
+    group.addoption("--seed", type=int, default=None, help="seed for workloads and fault schedules")
+    group.addoption("--chaos-duration", type=float, default=None, metavar="SECONDS",
+                    help="seconds of chaos per run")
+    group.addoption("--faults", default=None, metavar="F1,F2",
+                    help="fault families to inject (see `txchaos run --help`)")
+    group.addoption("--lab", default="local", metavar="local|external|FILE",
+                    help="local: start brokers and Toxiproxy here; external: use the "
+                         "TXCHAOS_* environment variables; or a lab config file")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    # SIGTERM (CI timeouts, `kill`) must unwind like Ctrl-C so faults heal.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One lab for the whole session; services start lazily on `lab.ensure(...)`."""
+    from harness.lab import Lab
+
+    root = Path(tmp_path_factory.mktemp("lab"))
+    the_lab = Lab.from_option(request.config.getoption("--lab"), root=root)
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
