@@ -1,0 +1,73 @@
+"""`txchaos run`: one chaos run from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.run import DEFAULT_FAULTS, RunConfig, RunResult, run_chaos
+from harness.verdict_table import format_verdict_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "run", help="one chaos run against a target: workload + faults, then the verdict",
+        description="Start the target, run clients and a seeded fault schedule together, heal, "
+                    "wait for in-doubt payments, snapshot and check. Exit 0 valid, 1 violated, "
+                    "2 unknown, 3 bad input or broken infrastructure.")
+    p.add_argument("--target", required=True, help="rabbitmq, kafka, nats, an entry point name or module:Class")
+    p.add_argument("--mutant", default=None, help="switch on a seeded bug of the target")
+    p.add_argument("--faults", default=",".join(DEFAULT_FAULTS),
+                   help=f"comma-separated fault families (default {','.join(DEFAULT_FAULTS)}); "
+                        "see docs/faults.md; 'none' for a fault-free run")
+    p.add_argument("--schedule", type=Path, default=None, help="replay a schedule.json instead of generating one")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of chaos (default 30)")
+    p.add_argument("--seed", type=int, default=None, help="seed; a run without one picks one and prints it")
+    p.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
+    p.add_argument("--intensity", type=float, default=0.5, help="share of the run under faults, 0..1")
+    p.add_argument("--quiesce", type=float, default=30.0, help="seconds payments may stay in doubt after healing")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<target>-seed<N>)")
+    p.add_argument("--lab", default="local", help="local (start services here), external (TXCHAOS_* variables) or a lab file")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+    p.set_defaults(handler=handle)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.duration <= 0:
+        raise BadInput(f"--duration must be positive, got {args.duration:g}")
+    if args.clients < 1:
+        raise BadInput(f"--clients must be at least 1, got {args.clients}")
+    if not 0 <= args.intensity <= 1:
+        raise BadInput(f"--intensity must be between 0 and 1, got {args.intensity:g}")
+    if args.schedule is not None and not args.schedule.is_file():
+        raise BadInput(f"--schedule {args.schedule}: no such file")
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none")
+    return RunConfig(target=args.target, mutant=args.mutant, faults=faults, duration=args.duration,
+                     seed=args.seed, out=args.out, clients=args.clients, intensity=args.intensity,
+                     quiesce_timeout=args.quiesce, schedule_file=args.schedule, lab=args.lab)
+
+
+def handle(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if config.seed is None:
+        import random
+
+        config.seed = random.SystemRandom().randrange(1, 2**31)
+        print(f"txchaos: no --seed given; using seed {config.seed}", file=sys.stderr)
+    result = run_chaos(config, progress=not args.quiet)
+    print_result(result)
+    return result.exit_code
+
+
+def print_result(result: RunResult) -> None:
+    c = result.counts
+    print(f"\n{result.config.target}{' mutant ' + result.config.mutant if result.config.mutant else ''}"
+          f" seed {result.seed}: {c.get('ok', 0)} ok, {c.get('fail', 0)} failed, "
+          f"{c.get('info', 0)} unknown, {c.get('faults', 0)} faults injected")
+    print(format_verdict_table(result.verdict))
+    label = {True: "VALID", False: "VIOLATED", "unknown": "UNKNOWN"}[result.valid]
+    print(f"\nverdict: {label}")
+    print(f"run directory: {result.run_dir}")
+    print(f"reproduce:     {result.command}")

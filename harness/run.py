@@ -1,0 +1,295 @@
+"""The lifecycle of one chaos run, start to verdict.
+
+start target ─► workload ∥ fault schedule ─► heal ─► quiesce ─► snapshot ─► check
+
+Every phase writes into the run directory (docs/formats.md), which is the
+hand-off to `txchaos check` and the report: history.jsonl, schedule.json,
+state.json, verdict.json, run.json and logs/. Whatever happens — a failing
+phase, Ctrl-C, SIGTERM — faults are healed, the target is stopped, and a lab
+this run started is brought down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from adapters.base import Adapter, TargetContext, Topology
+from adapters.registry import load_adapter
+from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, InfraError, TxchaosError
+from harness.progress import Progress
+from harness.quiesce import quiesce
+
+__all__ = ["RunConfig", "RunResult", "RunObserver", "run_chaos", "DEFAULT_FAULTS"]
+
+DEFAULT_FAULTS = ("latency", "partition", "kill", "pause", "broker-kill")
+
+
+class RunObserver(Protocol):
+    """Told about phases and faults as they happen (the Allure report is one)."""
+
+    def phase(self, name: str, **params: Any) -> contextlib.AbstractContextManager[Any]: ...
+    def fault(self, value: dict[str, Any], started: bool) -> None: ...
+    def checker(self, verdict: dict[str, Any]) -> None: ...
+
+
+class _SilentObserver:
+    def phase(self, name: str, **params: Any) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def fault(self, value: dict[str, Any], started: bool) -> None:
+        pass
+
+    def checker(self, verdict: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a run; with the same seed the requests and the
+    fault schedule are the same (the target's own timing is not)."""
+
+    target: str
+    mutant: str | None = None
+    faults: tuple[str, ...] = DEFAULT_FAULTS
+    duration: float = 30.0
+    seed: int | None = None
+    out: Path | None = None
+    clients: int = 4
+    accounts: int = 8
+    intensity: float = 0.5
+    quiesce_timeout: float = 30.0
+    schedule_file: Path | None = None
+    lab: str = "local"
+    failpoints: dict[str, str] = field(default_factory=dict)
+
+    def reproduce_command(self, seed: int) -> str:
+        argv = ["txchaos", "run", "--target", self.target, "--seed", str(seed),
+                "--duration", f"{self.duration:g}", "--clients", str(self.clients)]
+        if self.schedule_file is not None:
+            argv += ["--schedule", str(self.schedule_file)]
+        else:
+            argv += ["--faults", ",".join(self.faults)]
+        if self.mutant:
+            argv += ["--mutant", self.mutant]
+        if self.lab != "local":
+            argv += ["--lab", self.lab]
+        return shlex.join(argv)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    config: RunConfig
+    seed: int
+    verdict: dict[str, Any]
+    command: str
+    counts: dict[str, int]
+    phases: list[dict[str, Any]]
+
+    @property
+    def valid(self) -> bool | str:
+        return self.verdict["valid"]
+
+    @property
+    def exit_code(self) -> int:
+        return {True: EXIT_VALID, False: EXIT_VIOLATED}.get(self.valid, EXIT_UNKNOWN)  # type: ignore[arg-type]
+
+    def checker(self, name: str) -> dict[str, Any]:
+        for c in self.verdict["checkers"]:
+            if c["name"] == name:
+                return c
+        raise KeyError(name)
+
+
+class _Phases:
+    """Times each phase (for run.json and the report) and tells the observer."""
+
+    def __init__(self, observer: RunObserver, t0: float) -> None:
+        self.observer, self.t0, self.done = observer, t0, []  # type: list[dict[str, Any]]
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, **params: Any) -> Iterator[None]:
+        start = time.monotonic() - self.t0
+        try:
+            with self.observer.phase(name, **params):
+                yield
+        finally:
+            self.done.append({"name": name, "start": round(start, 3),
+                              "end": round(time.monotonic() - self.t0, 3)})
+
+
+class _ObservedRecorder:
+    """The history recorder, with fault events also told to the observer."""
+
+    def __init__(self, recorder: Any, observer: RunObserver) -> None:
+        self._recorder, self._observer = recorder, observer
+
+    def nemesis(self, f: str, value: dict[str, Any]) -> Any:
+        op = self._recorder.nemesis(f, value)
+        self._observer.fault(value, started=(f == "start"))
+        return op
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recorder, name)
+
+
+def _run_dir(config: RunConfig, seed: int) -> Path:
+    if config.out is not None:
+        path = Path(config.out)
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        suffix = f"-{config.mutant}" if config.mutant else ""
+        path = Path("runs") / f"{stamp}-{config.target}{suffix}-seed{seed}"
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "logs").mkdir(exist_ok=True)
+    return path
+
+
+def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | None = None,
+              progress: bool = False) -> RunResult:
+    """One chaos run. `lab` is shared when given (pytest), else started and stopped here."""
+    from faults.nemesis import Nemesis
+    from faults.schedule import Schedule, generate
+    from harness.checkers import CheckOptions, check_all
+    from harness.history import HistoryRecorder
+    from harness.lab import Lab
+    from harness.workload import WorkloadSpec, initial_balances
+
+    adapter_cls = load_adapter(config.target)
+    if config.mutant and "mutants" not in adapter_cls.capabilities:
+        raise InfraError(f"target {config.target!r} has no mutants")
+    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    run_dir = _run_dir(config, seed)
+    observer = observer or _SilentObserver()
+    t0 = time.monotonic()
+    phases = _Phases(observer, t0)
+    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients,
+                        read_share=0.05 if "read" in adapter_cls.capabilities else 0.0)
+    own_lab = lab is None
+    if own_lab:
+        lab = Lab.from_option(config.lab, root=run_dir / "lab")
+    adapter: Adapter = adapter_cls()
+    recorder = HistoryRecorder(run_dir / "history.jsonl")
+    counts: dict[str, int] = {}
+    nemesis = None
+    run_meta: dict[str, Any] = {
+        "target": config.target, "mutant": config.mutant, "faults": list(config.faults),
+        "seed": seed, "duration": config.duration, "clients": config.clients,
+        "command": config.reproduce_command(seed),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    try:
+        with phases("start target", target=config.target, mutant=config.mutant or "none"):
+            lab.ensure(*adapter_cls.services)
+            ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
+                                mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed)
+            try:
+                topology: Topology = adapter.start(ctx)
+            except TxchaosError:
+                raise
+            except Exception as e:  # the target's own failure to start is infrastructure
+                raise InfraError(f"target {config.target!r} failed to start: {e}") from e
+        run_meta["versions"] = _versions(lab, adapter_cls.services)
+        schedule = (Schedule.load(config.schedule_file) if config.schedule_file else
+                    generate(seed, families=config.faults, duration=config.duration,
+                             topology=topology, intensity=config.intensity))
+        schedule.dump(run_dir / "schedule.json")
+        observed = _ObservedRecorder(recorder, observer)
+        arm = adapter.arm_failpoint if "failpoints" in adapter_cls.capabilities else None
+        nemesis = Nemesis(topology, toxiproxy_url=lab.toxiproxy_url, recorder=observed,
+                          arm_failpoint=arm)
+        nemesis.validate(schedule)
+        state = asyncio.run(_live(adapter, recorder, nemesis, schedule, spec, seed, config,
+                                  progress, phases))
+        (run_dir / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
+        recorder.close()
+        with phases("check"):
+            options = CheckOptions(snapshot_reads="snapshot-reads" in adapter_cls.capabilities,
+                                   no_negative="no-negative" in adapter_cls.capabilities,
+                                   resolution_bound_s=config.quiesce_timeout)
+            report = check_all(recorder.ops, state, options)
+            verdict = report.to_json()
+            for checker in verdict["checkers"]:
+                observer.checker(checker)
+        (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
+        counts = _count(recorder.ops)
+    finally:
+        if nemesis is not None:
+            nemesis.heal_all()
+        recorder.close()
+        with phases("stop target"):
+            adapter.stop()
+        if own_lab:
+            lab.down()
+        run_meta["phases"] = phases.done
+        run_meta["counts"] = counts
+        (run_dir / "run.json").write_text(json.dumps(run_meta, indent=1))
+    return RunResult(run_dir=run_dir, config=config, seed=seed, verdict=verdict,
+                     command=run_meta["command"], counts=counts, phases=phases.done)
+
+
+async def _live(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, spec: Any,
+                seed: int, config: RunConfig, progress: bool, phases: _Phases) -> dict[str, Any]:
+    """The phases that talk to the running target, in one event loop (client
+    sessions belong to the loop that made them)."""
+    try:
+        with phases("workload and faults", seed=seed, duration=config.duration,
+                    faults=",".join(config.faults)):
+            await _chaos(adapter, recorder, nemesis, schedule, spec, seed, config, progress)
+        with phases("heal"):
+            await asyncio.to_thread(nemesis.heal_all)
+        healed_at = recorder.now()
+        with phases("quiesce", bound_s=config.quiesce_timeout):
+            state, resolution = await quiesce(adapter, timeout=config.quiesce_timeout)
+        resolution["healed_at"] = healed_at
+        resolution["quiesced_at"] = recorder.now()
+        state["resolution"] = resolution
+        return state
+    finally:
+        with contextlib.suppress(Exception):
+            await adapter.aclose()
+
+
+async def _chaos(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, spec: Any,
+                 seed: int, config: RunConfig, progress: bool) -> None:
+    """Clients and faults at once; the faults stop (and heal) when the clients do."""
+    stop = asyncio.Event()
+    display = Progress(recorder, nemesis_events=schedule.events, duration=config.duration,
+                       enabled=progress)
+    faults = asyncio.create_task(nemesis.run(schedule, stop=stop))
+    ticker = asyncio.create_task(display.run(stop))
+    try:
+        from harness.workload import run_clients
+
+        await run_clients(adapter, recorder, spec, seed, until=config.duration)
+    finally:
+        stop.set()
+        await asyncio.gather(faults, ticker, return_exceptions=False)
+        display.finish()
+
+
+def _count(ops: list[Any]) -> dict[str, int]:
+    counts = {"ok": 0, "fail": 0, "info": 0, "faults": 0}
+    for op in ops:
+        if op.process == "nemesis":
+            counts["faults"] += op.f == "start"
+        elif op.type.value in counts:
+            counts[op.type.value] += 1
+    return counts
+
+
+def _versions(lab: Any, services: frozenset[str]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for service in (*sorted(services), "toxiproxy"):
+        with contextlib.suppress(Exception):
+            versions[service] = lab.endpoint(service).version
+    return versions
