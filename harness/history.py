@@ -1,0 +1,374 @@
+"""Record and load histories and final states (formats in docs/formats.md).
+
+A history is the only evidence of what clients were told, so the recorder
+enforces Jepsen's rules as it writes (one completion per invoke, one open
+operation per process, no invoke after `info`) and streams every event to
+disk at once: a crashed run still leaves a history that can be checked.
+The loaders reject malformed input with a message naming file, line and fault,
+because users record histories of their own systems by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from harness.errors import BadInput
+from harness.model import NEMESIS, Op, OpType
+
+__all__ = ["HistoryRecorder", "load_history", "load_state", "validate_history",
+           "validate_state", "TXN_STATES", "DECISIONS"]
+
+TXN_STATES = frozenset({"committed", "aborted", "prepared"})
+DECISIONS = frozenset({"commit", "abort", None})
+_TYPES = {t.value: t for t in OpType}
+
+
+def _monotonic_clock() -> Callable[[], int]:
+    start = time.monotonic_ns()
+    return lambda: time.monotonic_ns() - start
+
+
+class HistoryRecorder:
+    """Appends operations to an in-memory history and, if `path` is given, to a JSONL file.
+
+    Thread-safe: the workload and the nemesis record from different tasks or threads.
+    Misuse (a second invoke on a busy process, a completion of an unknown op) raises
+    ValueError at once, because a history that breaks the rules proves nothing.
+    """
+
+    def __init__(self, path: Path | None = None, *,
+                 clock: Callable[[], int] | None = None) -> None:
+        self._clock = clock or _monotonic_clock()
+        self._ops: list[Op] = []
+        self._open: dict[int | str, Op] = {}
+        self._retired: set[int | str] = set()
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "w", encoding="utf-8")
+
+    @property
+    def ops(self) -> list[Op]:
+        """A copy of the history so far."""
+        with self._lock:
+            return list(self._ops)
+
+    def _append(self, process: int | str, type: OpType, f: str, value: Any,
+                error: str | None) -> Op:
+        op = Op(index=len(self._ops), time=int(self._clock()), process=process,
+                type=type, f=f, value=value, error=error)
+        self._ops.append(op)
+        if self._file is not None:
+            self._file.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
+            self._file.flush()
+        return op
+
+    def invoke(self, process: int, f: str, value: Any) -> Op:
+        """Record that `process` starts operation `f`; it must have none open and not be retired."""
+        if process == NEMESIS or not isinstance(process, int):
+            raise ValueError(f"client process must be an int, got {process!r}")
+        with self._lock:
+            if process in self._retired:
+                raise ValueError(f"process {process} ended with info and is retired; "
+                                 "continue under a new process number")
+            if process in self._open:
+                raise ValueError(f"process {process} already has an open operation "
+                                 f"(index {self._open[process].index})")
+            op = self._append(process, OpType.INVOKE, f, value, None)
+            self._open[process] = op
+            return op
+
+    def complete(self, invoke: Op, type: OpType | str, value: Any = None,
+                 error: str | None = None) -> Op:
+        """Record the one completion of `invoke`: ok, fail or info.
+
+        `value` defaults to the invoke's value (a transfer's ok repeats its request).
+        After `info` the process is retired: its client must continue as a new process.
+        """
+        t = OpType(type)
+        if t is OpType.INVOKE:
+            raise ValueError("a completion must be ok, fail or info")
+        with self._lock:
+            if self._open.get(invoke.process) is not invoke:
+                raise ValueError(f"op {invoke.index} is not an open invoke of process "
+                                 f"{invoke.process}")
+            del self._open[invoke.process]
+            if t is OpType.INFO:
+                self._retired.add(invoke.process)
+            return self._append(invoke.process, t, invoke.f,
+                                invoke.value if value is None else value, error)
+
+    def nemesis(self, f: str, value: dict[str, Any]) -> Op:
+        """Record a fault event (`f` is "start" or "stop"); it never blocks client ops."""
+        with self._lock:
+            return self._append(NEMESIS, OpType.INFO, f, value, None)
+
+    def close(self) -> None:
+        """Close the file; ops still open stay open (a checker reads them as info)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def __enter__(self) -> HistoryRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- loading
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                yield lineno, line
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a directory, expected a history file (JSONL)") from None
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not UTF-8 text ({e.reason})") from None
+
+
+def _parse_op(d: Any, where: str, position: int) -> Op:
+    if not isinstance(d, dict):
+        raise BadInput(f"{where}: expected a JSON object, got {type(d).__name__}")
+    try:
+        type_s, f, process, t = d["type"], d["f"], d["process"], d["time"]
+    except KeyError as e:
+        raise BadInput(f"{where}: missing required field {e.args[0]!r}") from None
+    ty = _TYPES.get(type_s)  # type: ignore[arg-type]
+    if ty is None:
+        raise BadInput(f"{where}: unknown type {type_s!r} (expected invoke, ok, fail or info)")
+    if not isinstance(f, str):
+        raise BadInput(f"{where}: field 'f' must be a string, got {f!r}")
+    if isinstance(process, bool) or not (isinstance(process, int) or process == NEMESIS):
+        raise BadInput(f"{where}: field 'process' must be an integer or \"nemesis\", "
+                       f"got {process!r}")
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise BadInput(f"{where}: field 'time' must be a non-negative integer (ns), got {t!r}")
+    index = d.get("index", position)
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise BadInput(f"{where}: field 'index' must be an integer, got {index!r}")
+    error = d.get("error")
+    if error is not None and not isinstance(error, str):
+        raise BadInput(f"{where}: field 'error' must be a string, got {error!r}")
+    return Op(index, t, process, ty, f, d.get("value"), error)
+
+
+def _check_transfer_value(v: Any, where: str) -> None:
+    if not isinstance(v, dict):
+        raise BadInput(f"{where}: a transfer's value must be an object with id, from, to, "
+                       f"amount; got {v!r}")
+    for k in ("id", "from", "to", "amount"):
+        if k not in v:
+            raise BadInput(f"{where}: transfer value is missing {k!r}")
+    if not isinstance(v["id"], str) or not v["id"]:
+        raise BadInput(f"{where}: transfer id must be a non-empty string, got {v['id']!r}")
+    if not isinstance(v["from"], str) or not isinstance(v["to"], str):
+        raise BadInput(f"{where}: transfer 'from' and 'to' must be account names (strings)")
+    a = v["amount"]
+    if isinstance(a, bool) or not isinstance(a, int) or a <= 0:
+        raise BadInput(f"{where}: transfer amount must be a positive integer, got {a!r}")
+
+
+def validate_history(ops: Iterable[Op], where: Callable[[int], str] = lambda i: f"op {i}"
+                     ) -> list[Op]:
+    """Check a history's own semantics; `where(position)` names the place for messages.
+
+    Rules: indexes strictly increase; a completion follows an open invoke of the same
+    process and `f`; a process has at most one open invoke and never invokes after
+    `info`; nemesis events are `info`; a transfer invoke names id, from, to and amount,
+    and an id always names the same transfer.
+    """
+    out: list[Op] = []
+    open_: dict[int, Op] = {}
+    retired: dict[int, int] = {}
+    transfers: dict[str, tuple[str, str, int, int]] = {}
+    last_index = -1
+    for pos, op in enumerate(ops):
+        if op.index <= last_index:
+            raise BadInput(f"{where(pos)}: index {op.index} does not increase "
+                           f"(previous {last_index})")
+        last_index = op.index
+        p = op.process
+        if p == NEMESIS:
+            if op.type is not OpType.INFO:
+                raise BadInput(f"{where(pos)}: nemesis events must have type 'info', "
+                               f"got {op.type.value!r}")
+            out.append(op)
+            continue
+        if op.type is OpType.INVOKE:
+            if p in open_:
+                raise BadInput(f"{where(pos)}: process {p} invokes while its op at index "
+                               f"{open_[p].index} is still open (one op at a time per process)")
+            if p in retired:
+                raise BadInput(f"{where(pos)}: process {p} invokes after its 'info' at index "
+                               f"{retired[p]}; a client continues under a new process number")
+            if op.f == "transfer":
+                v = op.value
+                _check_transfer_value(v, where(pos))
+                key = (v["from"], v["to"], v["amount"], op.index)
+                seen = transfers.setdefault(v["id"], key)
+                if seen[:3] != key[:3]:
+                    raise BadInput(f"{where(pos)}: transfer id {v['id']!r} was already used "
+                                   f"for a different transfer at index {seen[3]}")
+            open_[p] = op
+        else:
+            inv = open_.pop(p, None)
+            if inv is None:
+                raise BadInput(f"{where(pos)}: {op.type.value!r} for process {p} without an "
+                               "open invoke before it")
+            if inv.f != op.f:
+                raise BadInput(f"{where(pos)}: completion f {op.f!r} does not match its invoke's "
+                               f"f {inv.f!r} (index {inv.index})")
+            if op.type is OpType.INFO:
+                retired[p] = op.index
+            if op.f == "read" and op.type is OpType.OK:
+                v = op.value
+                if not isinstance(v, dict) or not all(
+                        isinstance(b, int) and not isinstance(b, bool) for b in v.values()):
+                    raise BadInput(f"{where(pos)}: an ok read's value must map account names "
+                                   f"to integer balances, got {v!r}")
+        out.append(op)
+    return out
+
+
+def load_history(path: Path) -> list[Op]:
+    """Load and validate a JSONL history; BadInput names the file, line and what is wrong."""
+    path = Path(path)
+    linenos: list[int] = []
+
+    def parsed() -> Iterator[Op]:
+        for lineno, line in _lines(path):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BadInput(f"{path}:{lineno}: bad JSON ({e.msg} at column {e.colno})") from None
+            linenos.append(lineno)
+            yield _parse_op(d, f"{path}:{lineno}", len(linenos) - 1)
+
+    return validate_history(parsed(), lambda pos: f"{path}:{linenos[pos]}")
+
+
+# ---------------------------------------------------------------- state
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _balances(b: Any, where: str) -> None:
+    if not isinstance(b, dict):
+        raise BadInput(f"{where}: must map account names to integer balances")
+    for acct, v in b.items():
+        if not _is_int(v):
+            raise BadInput(f"{where}.{acct}: balance must be an integer, got {v!r}")
+
+
+def validate_state(state: Any, name: str = "state") -> dict[str, Any]:
+    """Check a final state's shape (docs/formats.md); BadInput names the JSON path."""
+    if not isinstance(state, dict):
+        raise BadInput(f"{name}: expected a JSON object at the top level")
+    parts = state.get("participants")
+    if not isinstance(parts, dict) or not parts:
+        raise BadInput(f"{name}: missing 'participants' (an object: participant name -> "
+                       "{\"txns\": ..., \"balances\": ...})")
+    if "initial_balances" in state:
+        _balances(state["initial_balances"], f"{name}: initial_balances")
+    owners: dict[str, str] = {}
+    for pname, p in parts.items():
+        where = f"{name}: participants.{pname}"
+        if not isinstance(p, dict):
+            raise BadInput(f"{where}: expected an object")
+        txns = p.get("txns", {})
+        if not isinstance(txns, dict):
+            raise BadInput(f"{where}.txns: expected an object (payment id -> record)")
+        for pid, rec in txns.items():
+            w = f"{where}.txns.{pid}"
+            if not isinstance(rec, dict):
+                raise BadInput(f"{w}: expected an object with 'state' and 'applied'")
+            if rec.get("state") not in TXN_STATES:
+                raise BadInput(f"{w}.state: must be committed, aborted or prepared, "
+                               f"got {rec.get('state')!r}")
+            if "applied" in rec and (not _is_int(rec["applied"]) or rec["applied"] < 0):
+                raise BadInput(f"{w}.applied: must be a non-negative integer, "
+                               f"got {rec['applied']!r}")
+        if "balances" in p:
+            _balances(p["balances"], f"{where}.balances")
+            for acct in p["balances"]:
+                if acct in owners:
+                    raise BadInput(f"{where}.balances: account {acct!r} is also held by "
+                                   f"participant {owners[acct]!r}; each account has one owner")
+                owners[acct] = pname
+        if not isinstance(p.get("in_every_payment", False), bool):
+            raise BadInput(f"{where}.in_every_payment: must be true or false")
+    coord = state.get("coordinator")
+    if coord is not None:
+        if not isinstance(coord, dict) or not isinstance(coord.get("payments", {}), dict):
+            raise BadInput(f"{name}: coordinator must be an object with 'payments' "
+                           "(payment id -> {decision, participants})")
+        for pid, rec in coord.get("payments", {}).items():
+            w = f"{name}: coordinator.payments.{pid}"
+            if not isinstance(rec, dict):
+                raise BadInput(f"{w}: expected an object")
+            if rec.get("decision") not in DECISIONS:
+                raise BadInput(f"{w}.decision: must be \"commit\", \"abort\" or null, "
+                               f"got {rec.get('decision')!r}")
+            ps = rec.get("participants")
+            if ps is not None and (not isinstance(ps, list)
+                                   or not all(isinstance(x, str) for x in ps)):
+                raise BadInput(f"{w}.participants: must be a list of participant names")
+    res = state.get("resolution")
+    if res is not None:
+        _validate_resolution(res, f"{name}: resolution")
+    return state
+
+
+def _validate_resolution(res: Any, where: str) -> None:
+    if not isinstance(res, dict):
+        raise BadInput(f"{where}: expected an object")
+    for k in ("healed_at", "quiesced_at"):
+        if k in res and res[k] is not None and not _is_int(res[k]):
+            raise BadInput(f"{where}.{k}: must be an integer (history time, ns)")
+    if "bound_s" in res and not isinstance(res["bound_s"], (int, float)):
+        raise BadInput(f"{where}.bound_s: must be a number of seconds")
+    ind = res.get("in_doubt", {})
+    if not isinstance(ind, dict):
+        raise BadInput(f"{where}.in_doubt: expected an object (payment id -> record)")
+    for pid, rec in ind.items():
+        w = f"{where}.in_doubt.{pid}"
+        if not isinstance(rec, dict):
+            raise BadInput(f"{w}: expected an object")
+        if not isinstance(rec.get("blocked_s"), (int, float)) or isinstance(rec["blocked_s"], bool):
+            raise BadInput(f"{w}.blocked_s: required, a number of seconds")
+        if not isinstance(rec.get("resolved"), bool):
+            raise BadInput(f"{w}.resolved: required, true or false")
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Load and validate a state JSON file; BadInput names the file and the JSON path or line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a directory, expected a state file (JSON)") from None
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not UTF-8 text ({e.reason})") from None
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path}:{e.lineno}: bad JSON ({e.msg} at column {e.colno})") from None
+    return validate_state(state, str(path))
