@@ -70,11 +70,14 @@ class RunConfig:
     schedule_file: Path | None = None
     lab: str = "local"
     failpoints: dict[str, str] = field(default_factory=dict)
+    schedule: Any = None  # a faults.schedule.Schedule given in code (suites); wins over `faults`
 
-    def reproduce_command(self, seed: int) -> str:
+    def reproduce_command(self, seed: int, run_dir: Path) -> str:
         argv = ["txchaos", "run", "--target", self.target, "--seed", str(seed),
                 "--duration", f"{self.duration:g}", "--clients", str(self.clients)]
-        if self.schedule_file is not None:
+        if self.schedule is not None:
+            argv += ["--schedule", str(run_dir / "schedule.json")]
+        elif self.schedule_file is not None:
             argv += ["--schedule", str(self.schedule_file)]
         else:
             argv += ["--faults", ",".join(self.faults)]
@@ -184,7 +187,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     run_meta: dict[str, Any] = {
         "target": config.target, "mutant": config.mutant, "faults": list(config.faults),
         "seed": seed, "duration": config.duration, "clients": config.clients,
-        "command": config.reproduce_command(seed),
+        "command": config.reproduce_command(seed, run_dir),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     try:
@@ -199,7 +202,8 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
             except Exception as e:  # the target's own failure to start is infrastructure
                 raise InfraError(f"target {config.target!r} failed to start: {e}") from e
         run_meta["versions"] = _versions(lab, adapter_cls.services)
-        schedule = (Schedule.load(config.schedule_file) if config.schedule_file else
+        schedule = (config.schedule if config.schedule is not None else
+                    Schedule.load(config.schedule_file) if config.schedule_file else
                     generate(seed, families=config.faults, duration=config.duration,
                              topology=topology, intensity=config.intensity))
         schedule.dump(run_dir / "schedule.json")

@@ -1,0 +1,109 @@
+"""Fixtures shared by the suites: the chosen targets and a cache of chaos runs.
+
+One chaos run checks every invariant at once; the suites report one test per
+(target, fault family, invariant), so runs are cached per session and each
+test reads its own checker's verdict from the shared run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.registry import BUILTIN, load_adapter
+from harness.errors import TxchaosError
+from harness.run import RunConfig, RunResult, run_chaos
+
+DEFAULT_DURATION = 15.0
+
+
+def selected_targets(config: pytest.Config) -> list[str]:
+    raw = config.getoption("--target") or [os.environ.get("TXCHAOS_TARGETS", "all")]
+    names: list[str] = []
+    for item in raw:
+        for name in item.split(","):
+            name = name.strip()
+            if name == "all":
+                names.extend(n for n in BUILTIN if n not in names)
+            elif name and name not in names:
+                names.append(name)
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" in metafunc.fixturenames:
+        metafunc.parametrize("target", selected_targets(metafunc.config))
+
+
+class ChaosRunner:
+    """Runs chaos on the session's lab, once per distinct configuration."""
+
+    def __init__(self, lab: Any, config: pytest.Config, base: Path) -> None:
+        self.lab = lab
+        self.seed = config.getoption("--seed")
+        self.duration = config.getoption("--chaos-duration")
+        self.base = base
+        self.cache: dict[tuple[Any, ...], RunResult | BaseException] = {}
+        self.fresh: set[tuple[Any, ...]] = set()
+
+    def run(self, target: str, *, key: tuple[Any, ...], observer: Any = None,
+            duration: float | None = None, **options: Any) -> tuple[RunResult, bool]:
+        """The run for `key`, and whether this call made it (True) or reused it."""
+        full_key = (target, *key)
+        if full_key not in self.cache:
+            seed = self.seed if self.seed is not None else random.SystemRandom().randrange(1, 2**31)
+            name = "-".join(str(k) for k in full_key if k).replace("/", "_")[:80]
+            config = RunConfig(target=target, seed=seed, out=self.base / name,
+                               duration=self.duration or duration or DEFAULT_DURATION, **options)
+            try:
+                self.cache[full_key] = run_chaos(config, lab=self.lab, observer=observer)
+            except TxchaosError as e:
+                self.cache[full_key] = e
+            made = True
+        else:
+            made = False
+        outcome = self.cache[full_key]
+        if isinstance(outcome, BaseException):
+            pytest.fail(f"INFRASTRUCTURE: {outcome}", pytrace=False)
+        return outcome, made
+
+
+@pytest.fixture(scope="session")
+def chaos_runner(lab: Any, request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRunner]:
+    base = Path(os.environ.get("TXCHAOS_RUNS_DIR") or tmp_path_factory.mktemp("runs"))
+    yield ChaosRunner(lab, request.config, base)
+
+
+@pytest.fixture
+def adapter_class(target: str) -> type:
+    try:
+        return load_adapter(target)
+    except TxchaosError as e:
+        pytest.fail(f"INFRASTRUCTURE: {e}", pytrace=False)
+
+
+_MATRIX: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="session")
+def detection_matrix(chaos_runner: ChaosRunner) -> Iterator[dict[tuple[str, str], dict[str, Any]]]:
+    yield _MATRIX
+    if _MATRIX:
+        path = Path(os.environ.get("TXCHAOS_SELFTEST_MATRIX", chaos_runner.base / "selftest-matrix.json"))
+        rows = [{"mutant": m, "target": t, **cell} for (m, t), cell in sorted(_MATRIX.items())]
+        path.write_text(__import__("json").dumps(rows, indent=1))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _MATRIX:
+        return
+    from suites.matrix import format_matrix
+
+    terminalreporter.write_sep("=", "txchaos detection matrix (mutant x target)")
+    terminalreporter.write_line(format_matrix(_MATRIX))

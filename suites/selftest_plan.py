@@ -1,0 +1,53 @@
+"""Which fault exposes each seeded bug of the reference targets, and which checker
+must then catch it. docs/reference-target.md explains each row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faults.schedule import FaultEvent, Schedule
+
+
+@dataclass(frozen=True)
+class Exposure:
+    mutant: str
+    schedule: Schedule
+    duration: float
+    expected: tuple[str, ...]  # any of these checkers judging the run violated counts
+
+
+def _crashes(node: str, failpoint: str, *, times: int = 3, every: float = 3.0,
+             start: float = 1.0) -> Schedule:
+    return Schedule(seed=None, events=[
+        FaultEvent(at=start + i * every, duration=every * 0.8, fault="failpoint",
+                   targets=(node,), params={"name": failpoint, "action": "crash"})
+        for i in range(times)])
+
+
+def _on_participants(failpoint: str, *, every: float = 3.0) -> Schedule:
+    nodes = ("accounts-a", "accounts-b", "accounts-a", "accounts-b")
+    return Schedule(seed=None, events=[
+        FaultEvent(at=1.0 + i * every, duration=every * 0.8, fault="failpoint",
+                   targets=(node,), params={"name": failpoint, "action": "crash"})
+        for i, node in enumerate(nodes)])
+
+
+PLAN: dict[str, Exposure] = {e.mutant: e for e in [
+    Exposure("decision-not-logged", _crashes("coordinator", "after-send-first-decision"), 11.0,
+             ("atomicity", "client-agreement")),
+    Exposure("vote-before-persist", _on_participants("after-vote"), 14.0,
+             ("atomicity", "client-agreement", "conservation", "resolution")),
+    Exposure("no-dedup", _on_participants("after-apply-before-ack"), 14.0,
+             ("exactly-once", "conservation")),
+    Exposure("ack-before-apply", _on_participants("after-persist-prepared"), 14.0,
+             ("atomicity", "client-agreement", "resolution", "conservation")),
+    Exposure("commit-when-in-doubt", Schedule(seed=None, events=[
+        FaultEvent(at=1.0, duration=6.0, fault="pause", targets=("coordinator",), params={}),
+    ]), 10.0, ("atomicity", "client-agreement", "conservation")),
+    Exposure("early-reply", _crashes("coordinator", "after-send-prepare"), 11.0,
+             ("client-agreement",)),
+    Exposure("no-recovery", _crashes("coordinator", "after-send-prepare", times=1), 8.0,
+             ("resolution",)),
+    Exposure("split-apply", _on_participants("after-apply-before-ack"), 14.0,
+             ("conservation", "exactly-once", "atomicity")),
+]}

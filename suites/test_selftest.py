@@ -1,0 +1,58 @@
+"""Proof that txchaos has teeth: every seeded bug of the reference targets is
+caught, by the checker expected to catch it, while the correct target passes
+the very same fault schedule.
+
+Builds the detection matrix (mutant x target -> detected, by which checker,
+seconds of chaos until the first offending operation), printed at the end of
+the session and written as JSON (see suites/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.explain import first_violation_time
+from suites.reporting import report_run
+from suites.selftest_plan import PLAN
+from suites.verdicts import assert_all_invariants, violated
+
+
+@pytest.mark.selftest
+@pytest.mark.parametrize("mutant", sorted(PLAN))
+def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: str,
+                            detection_matrix) -> None:
+    if mutant not in adapter_class().mutants():
+        pytest.skip(f"{target} has no mutant {mutant}")
+    plan = PLAN[mutant]
+    with report_run(target=target, family="selftest", invariant=",".join(plan.expected),
+                    mutant=mutant) as observer:
+        result, made = chaos_runner.run(target, key=("mutant", mutant), mutant=mutant,
+                                        schedule=plan.schedule, duration=plan.duration,
+                                        observer=observer)
+        observer.attach(result, made=made, invariant=",".join(plan.expected))
+    caught = [c for c in violated(result) if c["name"] in plan.expected]
+    cell = {"detected": bool(caught), "by": [c["name"] for c in violated(result)],
+            "seconds": None, "seed": result.seed, "run_dir": str(result.run_dir)}
+    if caught:
+        times = [t for t in (first_violation_time(result.run_dir, c) for c in caught) if t is not None]
+        cell["seconds"] = round(min(times), 1) if times else None
+    detection_matrix[(mutant, target)] = cell
+    assert caught, (
+        f"mutant {mutant!r} on {target} was NOT detected: expected a violation of one of "
+        f"{', '.join(plan.expected)}; verdict {json.dumps({c['name']: c['valid'] for c in result.verdict['checkers']})}; "
+        f"faults injected: {result.counts.get('faults')}; reproduce: {result.command}")
+
+
+@pytest.mark.selftest
+@pytest.mark.parametrize("schedule_of", sorted(PLAN))
+def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, target: str,
+                                               schedule_of: str) -> None:
+    plan = PLAN[schedule_of]
+    key = ("correct", json.dumps(plan.schedule.to_json(), sort_keys=True))
+    with report_run(target=target, family="selftest-baseline", invariant="all") as observer:
+        result, made = chaos_runner.run(target, key=key, schedule=plan.schedule,
+                                        duration=plan.duration, observer=observer)
+        observer.attach(result, made=made, invariant="all")
+    assert_all_invariants(result)
