@@ -54,6 +54,10 @@ class HistoryRecorder:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w", encoding="utf-8")
 
+    def now(self) -> int:
+        """The history clock: nanoseconds since recording started."""
+        return int(self._clock())
+
     @property
     def ops(self) -> list[Op]:
         """A copy of the history so far."""
