@@ -1,0 +1,28 @@
+"""An injected fault that knows how to undo itself, exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Injection"]
+
+
+@dataclass
+class Injection:
+    """One fault in force; `heal()` undoes it and is safe to call again.
+
+    Every injector returns one, so the Nemesis can undo whatever is in force on
+    any way out without knowing how each fault works.
+    """
+
+    fault: str
+    targets: tuple[str, ...]
+    undo: Callable[[], None] = field(repr=False)
+    healed: bool = False
+
+    def heal(self) -> None:
+        if self.healed:
+            return
+        self.undo()
+        self.healed = True
