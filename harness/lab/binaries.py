@@ -1,0 +1,66 @@
+"""Where the lab finds its programs: the project's .cache first, then PATH.
+
+Environment overrides: TXCHAOS_KAFKA_JARS (a directory of jars) and
+TXCHAOS_TOXIPROXY_BIN. A missing program is an InfraError naming it and the
+command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from harness.errors import InfraError
+
+__all__ = ["REPO", "CACHE", "find_program", "kafka_jars", "toxiproxy_bin", "java_bin"]
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("TXCHAOS_CACHE", REPO / ".cache"))
+_INSTALL = "run scripts/bootstrap.sh to install it"
+
+
+def find_program(name: str, *, what: str, extra_dirs: tuple[Path, ...] = ()) -> str:
+    """Absolute path of `name` in `extra_dirs`, CACHE/bin, then PATH (and sbin)."""
+    for d in (*extra_dirs, CACHE / "bin"):
+        cand = d / name
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return str(cand)
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/lib/rabbitmq/bin"
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise InfraError(f"{what} not found ({name}); {_INSTALL}")
+    return found
+
+
+def toxiproxy_bin() -> str:
+    override = os.environ.get("TXCHAOS_TOXIPROXY_BIN")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise InfraError(f"TXCHAOS_TOXIPROXY_BIN={override} is not an executable file")
+        return override
+    return find_program("toxiproxy-server", what="Toxiproxy server")
+
+
+def kafka_jars() -> Path:
+    """The directory holding kafka_2.13-*.jar and its dependencies."""
+    override = os.environ.get("TXCHAOS_KAFKA_JARS")
+    candidates = [Path(override)] if override else [CACHE / "kafka" / "libs"]
+    for d in candidates:
+        if any(d.glob("kafka_2.13-*.jar")):
+            return d
+    where = f"TXCHAOS_KAFKA_JARS={override}" if override else str(candidates[0])
+    raise InfraError(f"Kafka jars not found in {where}; {_INSTALL}")
+
+
+def kafka_version(jars: Path) -> str:
+    for jar in sorted(jars.glob("kafka_2.13-*.jar")):
+        return jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
+    return "unknown"
+
+
+def java_bin() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.access(Path(java_home) / "bin" / "java", os.X_OK):
+        return str(Path(java_home) / "bin" / "java")
+    return find_program("java", what="Java 17 runtime (openjdk-17-jre-headless)")

@@ -1,0 +1,178 @@
+"""Services the lab runs itself: each a ManagedProcess on free loopback ports,
+with its own data dir and log under the lab root, ready after a handshake.
+
+`start()` retries with fresh ports when a port was taken between choosing it
+and binding it (another program on the machine may grab it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from harness.errors import InfraError
+from harness.lab import binaries, probes
+from harness.lab.ports import free_port, port_open
+from harness.lab.types import Endpoint
+from harness.procs import ManagedProcess, ServiceStartError, log_tail
+
+__all__ = ["LocalService", "NatsService", "RabbitMQService", "ToxiproxyService"]
+
+_IN_USE = ("address already in use", "eaddrinuse", "bindexception", "address in use")
+_ATTEMPTS = 3
+
+
+class LocalService(ABC):
+    """One service of a local lab; subclasses say how to configure and probe it."""
+
+    name: str
+
+    def __init__(self, root: Path, pid_dir: Path) -> None:
+        self.dir = root / self.name
+        self.pid_dir = pid_dir
+        self.procs: list[ManagedProcess] = []  # in start order; the last one is the service
+        self.port = 0
+        self.version = "unknown"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / f"{self.name}.log"
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        return self.procs[-1] if self.procs else None
+
+    @abstractmethod
+    def _prepare(self) -> list[ManagedProcess]:
+        """Choose ports, write config, format storage; return the processes to start."""
+
+    @abstractmethod
+    def endpoint(self) -> Endpoint: ...
+
+    def start(self) -> None:
+        for attempt in range(1, _ATTEMPTS + 1):
+            if self.dir.exists():
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir.mkdir(parents=True)
+            try:
+                self.procs = self._prepare()
+                for proc in self.procs:
+                    proc.start()
+                return
+            except ServiceStartError as e:
+                self.stop()
+                text = (str(e) + log_tail(self.log_path, 60)).lower()
+                if attempt < _ATTEMPTS and any(p in text for p in _IN_USE):
+                    continue
+                raise InfraError(f"{self.name} failed to start: {e}") from None
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    def _proc(self, suffix: str, argv: list[str], ready, *, env: dict[str, str] | None = None,
+              log: Path | None = None, timeout: float = 60.0, stop_timeout: float = 15.0) -> ManagedProcess:
+        name = self.name if not suffix else f"{self.name}-{suffix}"
+        return ManagedProcess(name, argv, log_path=log or self.log_path, env=env, ready=ready,
+                              ready_timeout=timeout, pid_dir=self.pid_dir, stop_timeout=stop_timeout,
+                              cwd=self.dir)
+
+
+class ToxiproxyService(LocalService):
+    name = "toxiproxy"
+
+    def _prepare(self) -> list[ManagedProcess]:
+        binary = binaries.toxiproxy_bin()
+        self.port = free_port()
+        url = f"http://127.0.0.1:{self.port}"
+
+        def ready() -> bool:
+            self.version = probes.toxiproxy_version(url)
+            return True
+
+        return [self._proc("", [binary, "-host", "127.0.0.1", "-port", str(self.port)], ready,
+                           timeout=20)]
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint("toxiproxy", "127.0.0.1", self.port, f"http://127.0.0.1:{self.port}",
+                        self.version, True)
+
+
+class NatsService(LocalService):
+    name = "nats"
+
+    def _prepare(self) -> list[ManagedProcess]:
+        binary = binaries.find_program("nats-server", what="NATS server")
+        self.port = free_port()
+        store = self.dir / "jetstream"
+        argv = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-n", f"txchaos-{self.port}",
+                "-js", "-sd", str(store), "--no_advertise"]
+
+        def ready() -> bool:
+            self.version = probes.nats_version("127.0.0.1", self.port)
+            return True
+
+        return [self._proc("", argv, ready, timeout=20)]
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint("nats", "127.0.0.1", self.port, f"nats://127.0.0.1:{self.port}",
+                        self.version, True)
+
+
+class RabbitMQService(LocalService):
+    """Debian's RabbitMQ as a private node: own node name, AMQP/dist ports and epmd.
+
+    The node runs in the foreground from /usr/lib/rabbitmq/bin (not the Debian
+    wrapper, whose `su` would start a new session and escape our process group),
+    as the current user, with HOME in its own dir so its Erlang cookie is private.
+    Its own epmd (on its own port) runs as a separate process, so a kill -9 of the
+    node leaves epmd up and a restart re-registers on the same ports.
+    """
+
+    name = "rabbitmq"
+
+    def _prepare(self) -> list[ManagedProcess]:
+        server = binaries.find_program("rabbitmq-server", what="RabbitMQ server (rabbitmq-server)",
+                                       extra_dirs=(Path("/usr/lib/rabbitmq/bin"),))
+        epmd = binaries.find_program("epmd", what="Erlang epmd (erlang-base)",
+                                     extra_dirs=(Path("/usr/lib/erlang/bin"),))
+        self.port, dist, epmd_port = free_port(), free_port(), free_port()
+        node = f"txchaos-{self.port}-{os.getpid()}@localhost"
+        (self.dir / "mnesia").mkdir()
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq.conf").write_text("disk_free_limit.absolute = 10MB\n")
+        env = dict(os.environ)
+        env.update({
+            "HOME": str(self.dir),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODENAME": node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(dist),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir),
+            "RABBITMQ_LOGS": "-",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
+            "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        })
+
+        def ready() -> bool:
+            self.version = probes.amqp_version("127.0.0.1", self.port)
+            return True
+
+        return [
+            self._proc("epmd", [epmd, "-port", str(epmd_port), "-address", "127.0.0.1"],
+                       lambda: port_open("127.0.0.1", epmd_port), env=env,
+                       log=self.dir / "epmd.log", timeout=10, stop_timeout=5),
+            self._proc("", [server], ready, env=env, timeout=90),
+        ]
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint("rabbitmq", "127.0.0.1", self.port,
+                        f"amqp://guest:guest@127.0.0.1:{self.port}/%2F", self.version, True)
