@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Allure report files (environment, categories, executor) at session end.
+pytest_plugins = ["harness.report.pytest_hooks"]
+
 MARKERS = {
     "quick": "short chaos runs (about a minute of chaos in all) for every CI run",
     "chaos": "chaos runs against a real target under faults",
