@@ -25,7 +25,7 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from faults.catalog import CATALOG, LINK, check_params
+from faults.catalog import CATALOG, LINK, check_params, family
 from harness.errors import BadInput, InfraError
 
 __all__ = ["ToxiproxyServer", "ToxicSpec", "toxics_for", "TOXIC_PREFIX"]
@@ -51,8 +51,9 @@ def _streams(direction: str) -> tuple[str, ...]:
 
 def toxics_for(fault: str, params: dict[str, Any]) -> list[ToxicSpec]:
     """The toxics that make link fault `fault` (pure; `link-down` has none)."""
-    if fault not in CATALOG or CATALOG[fault].kind != LINK:
-        raise BadInput(f"{fault!r} is not a link fault")
+    if family(fault).kind != LINK:
+        raise BadInput(f"{fault!r} is not a link fault; link faults: "
+                       f"{', '.join(n for n, f in CATALOG.items() if f.kind == LINK)}")
     p = check_params(fault, params)
     if fault == "link-down":
         return []

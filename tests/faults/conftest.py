@@ -1,0 +1,89 @@
+"""Real services for the fault tests: a Toxiproxy server, a TCP echo server, node processes."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from faultkit import TOXIPROXY_BIN, free_port, sleeper
+
+from adapters.base import Link, Topology
+from faults.toxiproxy import ToxiproxyServer
+from harness.procs import ManagedProcess
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        return requests.get(f"{url}/version", timeout=1).ok
+
+    proc = ManagedProcess("toxiproxy-faults", [TOXIPROXY_BIN, "-host", "127.0.0.1", "-port", str(port)],
+                          log_path=tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log",
+                          ready=ready, ready_timeout=20)
+    proc.start()
+    try:
+        yield url
+    finally:
+        proc.stop()
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        try:
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+        except OSError:
+            pass
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+@pytest.fixture(scope="session")
+def echo_port() -> Iterator[int]:
+    """A real TCP echo server on loopback."""
+    srv = _Server(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield int(srv.server_address[1])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server(toxiproxy_url: str) -> Iterator[ToxiproxyServer]:
+    srv = ToxiproxyServer(toxiproxy_url)
+    yield srv
+    for name in srv.proxy_names():
+        srv.delete_proxy(name)
+
+
+@pytest.fixture
+def topology(server: ToxiproxyServer, echo_port: int, tmp_path: Path) -> Iterator[Topology]:
+    """coordinator, two participants and a broker; each non-broker node has one proxied link."""
+    nodes = [sleeper("coordinator", tmp_path, "coordinator"), sleeper("accounts-a", tmp_path),
+             sleeper("accounts-b", tmp_path), sleeper("broker", tmp_path, "broker")]
+    links = []
+    for n in nodes[:3]:
+        proxy = f"{n.name}-echo"
+        server.create_proxy(proxy, f"127.0.0.1:{echo_port}")
+        links.append(Link(n.name, "echo", proxy))
+    for n in nodes:
+        assert n.process is not None
+        n.process.start()
+    try:
+        yield Topology(nodes, links)
+    finally:
+        for n in nodes:
+            assert n.process is not None
+            n.process.stop(timeout=2)
