@@ -87,3 +87,16 @@ def topology(server: ToxiproxyServer, echo_port: int, tmp_path: Path) -> Iterato
         for n in nodes:
             assert n.process is not None
             n.process.stop(timeout=2)
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A private dockerd (vfs storage, host networking only) with the busybox test image."""
+    from faults.docker_engine import busybox_image, start_dockerd
+
+    engine = start_dockerd(tmp_path_factory.mktemp("docker"))
+    try:
+        busybox_image(engine.client)
+        yield engine
+    finally:
+        engine.close()
