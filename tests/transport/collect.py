@@ -27,6 +27,17 @@ class Collector:
         self.messages.append(message)
         self._changed.set()
 
+    async def wait_contains(self, message: Message, timeout: float) -> None:
+        """Wait until `message` was handled; AssertionError if it is not in time."""
+        deadline = time.monotonic() + timeout
+        while message not in self.messages:
+            assert time.monotonic() < deadline, f"{message} not handled in {timeout}s: {self.messages}"
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+
     async def wait_for(self, count: int, timeout: float) -> list[Message]:
         """The first `count` messages; AssertionError if they do not arrive in time."""
         deadline = time.monotonic() + timeout
