@@ -189,8 +189,9 @@ def generate(seed: int, *, families: Sequence[str], duration: float, topology: T
     rng = random.Random(seed)
     usable = {n: c for n in dict.fromkeys(families) if (c := _candidates(n, topology, failpoints))}
     if not usable:
+        hint = " (failpoint also needs the target's failpoint names)" if "failpoint" in families else ""
         raise BadInput(f"none of the fault families {', '.join(families)} applies to this topology "
-                       f"(nodes: {', '.join(n.name for n in topology.nodes)})")
+                       f"(nodes: {', '.join(n.name for n in topology.nodes)}){hint}")
     names = list(usable)
     end = duration * 0.85
     longest = max(1.0, duration * 0.2)
