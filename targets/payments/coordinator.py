@@ -62,9 +62,10 @@ class Coordinator:
                 web.get("/balances", self.get_balances)]
 
     def state(self) -> dict[str, Any]:
-        rows = self.db.execute("SELECT id, participants, outcome FROM payments ORDER BY id").fetchall()
-        return {"payments": {r["id"]: {"decision": r["outcome"],
-                                       "participants": json.loads(r["participants"])} for r in rows}}
+        rows = self.db.execute("SELECT * FROM payments ORDER BY id").fetchall()
+        return {"payments": {r["id"]: {"decision": r["outcome"], "participants": json.loads(r["participants"]),
+                                       "from": r["source"], "to": r["dest"], "amount": r["amount"],
+                                       "reason": r["reason"]} for r in rows}}
 
     async def recover(self) -> None:
         if self.mutant == "no-recovery":

@@ -169,8 +169,10 @@ class _Consumer(threading.Thread):
         if self.ack_first:
             ch.basic_ack(tag)
         fut = asyncio.run_coroutine_threadsafe(self.handler(message), self.loop)
+        # wake the connection's ioloop the moment the handler finishes
+        fut.add_done_callback(lambda _: conn.add_callback_threadsafe(lambda: None))
         while not fut.done():
-            conn.sleep(0.01)  # keeps heartbeats answered while the handler runs
+            conn.process_data_events(time_limit=1)  # answers heartbeats meanwhile
         try:
             fut.result()
         except Exception as e:

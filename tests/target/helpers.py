@@ -1,0 +1,71 @@
+"""Checks the target's tests share: does every service agree, is money conserved."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from adapters.reference import ReferenceAdapter
+
+
+def problems(state: dict[str, Any]) -> list[str]:
+    """Every disagreement in a snapshot: atomicity, exactly-once, conservation, stuck payments."""
+    out: list[str] = []
+    parts = state["participants"]
+    payments = state["coordinator"]["payments"]
+    for pid, p in payments.items():
+        seen = {name: parts[name]["txns"].get(pid, {}).get("state", "none") for name in p["participants"]}
+        states = set(seen.values())
+        if "prepared" in states:
+            out.append(f"{pid} still prepared: {seen}")
+        if "committed" in states and states != {"committed"}:
+            out.append(f"{pid} not atomic: {seen}")
+        if p["decision"] == "commit" and states != {"committed"}:
+            out.append(f"{pid} decided commit but {seen}")
+        if p["decision"] != "commit" and "committed" in states:
+            out.append(f"{pid} decided {p['decision']} but {seen}")
+    for name, s in parts.items():
+        for pid, t in s["txns"].items():
+            want = 1 if t["state"] == "committed" else 0
+            if t["applied"] != want:
+                out.append(f"{pid} applied {t['applied']} times at {name} ({t['state']})")
+    balances = {a: b for s in parts.values() for a, b in s.get("balances", {}).items()}
+    initial = state["initial_balances"]
+    if sum(balances.values()) != sum(initial.values()):
+        out.append(f"money not conserved: {sum(balances.values())} != {sum(initial.values())}")
+    expected = dict(initial)
+    for pid, p in payments.items():
+        if p["decision"] == "commit":
+            expected[p["from"]] -= p["amount"]
+            expected[p["to"]] += p["amount"]
+    if balances != expected:
+        out.append(f"balances {balances} differ from initial + committed transfers {expected}")
+    if "journal_sum" in parts.get("ledger", {}) and parts["ledger"]["journal_sum"] != 0:
+        out.append(f"ledger unbalanced: entries sum to {parts['ledger']['journal_sum']}")
+    if any(b < 0 for b in balances.values()):
+        out.append(f"negative balance: {balances}")
+    return out
+
+
+def snapshot(adapter: ReferenceAdapter) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        try:
+            return await adapter.snapshot()
+        finally:
+            await adapter.aclose()
+
+    return asyncio.run(go())
+
+
+def settle(adapter: ReferenceAdapter, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll the snapshot until nothing is prepared or undecided (or time is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = snapshot(adapter)
+        pending = [pid for pid, p in state["coordinator"]["payments"].items() if p["decision"] is None]
+        prepared = [pid for s in state["participants"].values() for pid, t in s["txns"].items()
+                    if t["state"] == "prepared"]
+        if (not pending and not prepared) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.3)
