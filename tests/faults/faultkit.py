@@ -78,3 +78,8 @@ def wait_for(pred: Any, timeout: float = 10.0, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return bool(pred())
+
+
+def becomes(pid: int | None, state: str, timeout: float = 5.0) -> bool:
+    """Wait until /proc shows `state` for pid: signals are delivered asynchronously."""
+    return wait_for(lambda: kernel_state(pid) == state, timeout=timeout, step=0.02)

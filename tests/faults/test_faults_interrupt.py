@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import kernel_state, wait_for
+from faultkit import becomes, wait_for
 
 from faults.docker_engine import BUSYBOX_TAG
 from faults.toxiproxy import ToxiproxyServer
@@ -44,7 +44,7 @@ def _interrupt(tmp_path: Path, server: ToxiproxyServer, echo_port: int, toxiprox
         victim = int((tmp_path / "victim.pid").read_text())
         state = server.state()
         assert state["slow"]["toxics"] and not state["cut"]["enabled"]
-        assert kernel_state(victim) == "stopped"
+        assert becomes(victim, "stopped")
         if container is not None:
             container.reload()
             assert container.status == "paused"
@@ -55,7 +55,7 @@ def _interrupt(tmp_path: Path, server: ToxiproxyServer, echo_port: int, toxiprox
         state = server.state()
         assert not state["slow"]["toxics"], "a toxic was left behind"
         assert state["cut"]["enabled"], "a proxy was left disabled"
-        assert kernel_state(victim) == "running", "the paused process was left stopped"
+        assert becomes(victim, "running"), "the paused process was left stopped"
         if container is not None:
             container.reload()
             assert container.status == "running", "the container was left paused"

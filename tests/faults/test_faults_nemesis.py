@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 import pytest
-from faultkit import MemoryRecorder, kernel_state, listen_addr, round_trip, wait_for
+from faultkit import MemoryRecorder, becomes, kernel_state, listen_addr, round_trip, wait_for
 
 from adapters.base import Topology
 from faults.nemesis import Nemesis
@@ -49,7 +49,7 @@ def test_schedule_runs_on_time_records_and_heals(topology: Topology, toxiproxy_u
 
     asyncio.run(main())
     assert seen["rtt"] > 0.38 and seen["state"] == "stopped"
-    assert kernel_state(pid) != "stopped"
+    assert becomes(pid, "running")
     assert round_trip(addr) < 0.2
     assert server.state()["accounts-a-echo"]["toxics"] in ([], None)
     assert rec.pairs() == [("start", "latency", ("accounts-a-echo",)), ("start", "pause", ("accounts-b",)),
@@ -89,9 +89,9 @@ def test_stop_restart_and_broker_faults(topology: Topology, toxiproxy_url: str) 
 
         broker = _pid(topology, "broker")
         inj = await nem.inject(FaultEvent(0, 1, "broker-pause", ("broker",), {}))
-        assert kernel_state(broker) == "stopped"
+        assert becomes(broker, "stopped")
         await nem.heal(inj)
-        assert kernel_state(broker) == "running"
+        assert becomes(broker, "running")
         inj = await nem.inject(FaultEvent(0, 1, "broker-kill", ("broker",), {}))
         assert kernel_state(broker) == "dead"
         await nem.heal(inj)
@@ -131,10 +131,10 @@ def test_context_manager_heals_on_exception(topology: Topology, toxiproxy_url: s
             asyncio.run(nem.inject(FaultEvent(0, 9, "pause", ("accounts-a",), {})))
             asyncio.run(nem.inject(FaultEvent(0, 9, "link-down", ("accounts-b-echo",), {})))
             asyncio.run(nem.inject(FaultEvent(0, 9, "bandwidth", ("coordinator-echo",), {})))
-            assert kernel_state(pid) == "stopped"
+            assert becomes(pid, "stopped")
             assert server.state()["accounts-b-echo"]["enabled"] is False
             raise RuntimeError("boom")
-    assert kernel_state(pid) == "running"
+    assert becomes(pid, "running")
     assert all(p["enabled"] and not p["toxics"] for p in server.state().values())
 
 
@@ -148,7 +148,7 @@ def test_new_run_clears_what_a_killed_run_left(topology: Topology, toxiproxy_url
     asyncio.run(Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
                 .run(Schedule(None, [])))
     assert all(p["enabled"] and not p["toxics"] for p in server.state().values())
-    assert kernel_state(proc.pid) == "running"
+    assert becomes(proc.pid, "running")
 
 
 @pytest.mark.parametrize("event,needle", [
