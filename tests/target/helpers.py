@@ -69,3 +69,40 @@ def settle(adapter: ReferenceAdapter, timeout: float = 30.0) -> dict[str, Any]:
         if (not pending and not prepared) or time.monotonic() > deadline:
             return state
         time.sleep(0.3)
+
+
+def transfer(adapter: ReferenceAdapter, pid: str, source: str, dest: str, amount: int) -> Any:
+    from harness.model import Transfer
+
+    async def go() -> Any:
+        try:
+            return await adapter.transfer(Transfer(pid, source, dest, amount))
+        finally:
+            await adapter.aclose()
+
+    return asyncio.run(go())
+
+
+def crash_at(adapter: ReferenceAdapter, node: str, point: str, pid: str, source: str, dest: str,
+             amount: int, *, down_for: float = 0.0) -> Any:
+    """Arm a crash at `point` on `node`, pay, wait for the crash, restart the node.
+
+    Returns the client's OpResult. Fails the test if the node did not crash.
+    """
+
+    async def arm() -> None:
+        try:
+            await adapter.arm_failpoint(node, point, "crash")
+        finally:
+            await adapter.aclose()
+
+    asyncio.run(arm())
+    result = transfer(adapter, pid, source, dest, amount)
+    proc = adapter.procs[node]
+    deadline = time.monotonic() + 15
+    while proc.alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not proc.alive, f"{node} did not crash at {point}"
+    time.sleep(down_for)
+    proc.start()
+    return result
