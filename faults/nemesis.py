@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from adapters.base import Node, Topology
 from faults import docker as docker_faults
 from faults import partition, process
-from faults.catalog import BROKER, CONTAINER, LINK, NODE, PARTITION, check_params, family
+from faults.catalog import BROKER, CONTAINER, LINK, PARTITION, check_params, family
 from faults.injection import Injection
 from faults.schedule import FaultEvent, Schedule
 from faults.toxiproxy import ToxiproxyServer

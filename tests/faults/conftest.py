@@ -6,32 +6,20 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import requests
-from faultkit import TOXIPROXY_BIN, free_port, sleeper
+from faultkit import sleeper
 
 from adapters.base import Link, Topology
 from faults.toxiproxy import ToxiproxyServer
-from harness.procs import ManagedProcess
 
 
 @pytest.fixture(scope="session")
-def toxiproxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        return requests.get(f"{url}/version", timeout=1).ok
-
-    proc = ManagedProcess("toxiproxy-faults", [TOXIPROXY_BIN, "-host", "127.0.0.1", "-port", str(port)],
-                          log_path=tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log",
-                          ready=ready, ready_timeout=20)
-    proc.start()
-    try:
-        yield url
-    finally:
-        proc.stop()
+def toxiproxy_url(lab: Any) -> str:
+    """The session lab's Toxiproxy server."""
+    lab.ensure("toxiproxy")
+    return str(lab.toxiproxy_url)
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -62,9 +50,11 @@ def echo_port() -> Iterator[int]:
 
 @pytest.fixture
 def server(toxiproxy_url: str) -> Iterator[ToxiproxyServer]:
+    """The lab's Toxiproxy; proxies a test creates are deleted after it, others left alone."""
     srv = ToxiproxyServer(toxiproxy_url)
+    before = set(srv.proxy_names())
     yield srv
-    for name in srv.proxy_names():
+    for name in set(srv.proxy_names()) - before:
         srv.delete_proxy(name)
 
 

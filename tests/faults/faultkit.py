@@ -1,4 +1,4 @@
-"""Helpers for the fault tests: free ports, an in-memory recorder, nodes, echo round trips."""
+"""Helpers for the fault tests: an in-memory recorder, nodes, echo round trips."""
 
 from __future__ import annotations
 
@@ -12,15 +12,6 @@ from typing import Any
 from adapters.base import Node
 from faults.toxiproxy import ToxiproxyServer
 from harness.procs import ManagedProcess, process_state
-
-TOXIPROXY_BIN = "/tmp/setup/gobin/server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class MemoryRecorder:
     """Keeps nemesis events in a list, in the history's shape."""
