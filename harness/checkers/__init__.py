@@ -18,6 +18,7 @@ from harness.checkers.no_negative import check_no_negative
 from harness.checkers.resolution import check_resolution
 from harness.checkers.verdict import (CheckOptions, CheckReport, Evidence, Validity, Verdict,
                                       combine)
+from harness.history import paused_gc
 from harness.model import Op
 
 __all__ = ["CHECKERS", "CheckOptions", "CheckReport", "Evidence", "Verdict", "Validity",
@@ -39,7 +40,8 @@ CHECKERS: dict[str, Checker] = {
 def check_all(history: list[Op], state: dict[str, Any],
               options: CheckOptions = CheckOptions()) -> CheckReport:
     """Run every checker; "no-negative" only when `options.no_negative` (a promise of the target)."""
-    facts = Facts.build(history, state)
-    verdicts = [fn(history, state, options, facts) for name, fn in CHECKERS.items()
-                if name != "no-negative" or options.no_negative]
+    with paused_gc():
+        facts = Facts.build(history, state)
+        verdicts = [fn(history, state, options, facts) for name, fn in CHECKERS.items()
+                    if name != "no-negative" or options.no_negative]
     return CheckReport(verdicts, combine([v.valid for v in verdicts]))

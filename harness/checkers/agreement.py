@@ -33,6 +33,12 @@ def check_agreement(history: list[Op], state: dict[str, Any],
     counts = {OpType.OK: 0, OpType.FAIL: 0, OpType.INFO: 0}
     for index, typ, pid in facts.completions:
         counts[typ] += 1
+        u = facts.uniform(pid)
+        if u == "committed":
+            if typ is not OpType.FAIL and facts.participants_of(pid)[1]:
+                continue  # fast path: ok or info, committed everywhere
+        elif u is not None and typ is not OpType.OK:
+            continue  # fast path: fail or info, committed nowhere
         ps, certain = facts.participants_of(pid)
         st = {p: facts.status(p, pid) for p in ps}
         values = set(st.values())

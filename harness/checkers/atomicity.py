@@ -26,10 +26,15 @@ def check_atomicity(history: list[Op], state: dict[str, Any],
     n = 0
     for pid in facts.payment_ids():
         n += 1
+        decision = (facts.coordinator.get(pid) or {}).get("decision")
+        u = facts.uniform(pid)
+        if u == "committed" and decision != "abort" and facts.participants_of(pid)[1]:
+            continue  # fast path: committed everywhere
+        if u in ("aborted", ABSENT, "prepared") and decision != "commit":
+            continue  # fast path: committed nowhere
         ps, certain = facts.participants_of(pid)
         st = {p: facts.status(p, pid) for p in ps}
         values = set(st.values())
-        decision = (facts.coordinator.get(pid) or {}).get("decision")
         ex = {"payment": pid, "participants": ps, "states": st}
         if decision is not None:
             ex["decision"] = decision

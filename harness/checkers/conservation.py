@@ -59,10 +59,12 @@ def check_conservation(history: list[Op], state: dict[str, Any],
         owned = rec.get("balances")
         if not owned:
             continue
+        transfers = facts.transfers
         for pid, t in facts.txns[p].items():
             if t["state"] != "committed":
                 continue
-            tv = facts.transfer_values(pid)
+            ti = transfers.get(pid)
+            tv = (ti.source, ti.dest, ti.amount) if ti is not None else facts.transfer_values(pid)
             if tv is None:
                 out.add("transfer-unknown", payment=pid, participants=[p],
                         detail="committed, but from/to/amount are in neither history nor coordinator")

@@ -38,6 +38,7 @@ class Facts:
     completions: list[tuple[int, OpType, str]]  # (index, type, payment id); open invokes as info
     reads: list[Op]  # ok reads
     _parts_cache: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
+    _uniform_cache: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, history: list[Op], state: dict[str, Any]) -> Facts:
@@ -91,26 +92,25 @@ class Facts:
         with a record of it, those marked `in_every_payment`, and the owners of its
         `from` and `to` accounts; certain only if both owners are known.
         """
+        c = self.coordinator.get(pid)
+        if c is not None and c.get("participants") is not None:
+            return c["participants"], True
         hit = self._parts_cache.get(pid)
         if hit is not None:
             return hit
-        c = self.coordinator.get(pid)
-        if c is not None and c.get("participants") is not None:
-            res = (list(c["participants"]), True)
-        else:
-            ps = [p for p, t in self.txns.items() if pid in t]
-            for p in self.everywhere:
-                if p not in ps:
-                    ps.append(p)
-            certain = False
-            tv = self.transfer_values(pid)
-            if tv is not None:
-                src, dst = self.owners.get(tv[0]), self.owners.get(tv[1])
-                for o in (src, dst):
-                    if o is not None and o not in ps:
-                        ps.append(o)
-                certain = src is not None and dst is not None
-            res = (ps, certain)
+        ps = [p for p, t in self.txns.items() if pid in t]
+        for p in self.everywhere:
+            if p not in ps:
+                ps.append(p)
+        certain = False
+        tv = self.transfer_values(pid)
+        if tv is not None:
+            src, dst = self.owners.get(tv[0]), self.owners.get(tv[1])
+            for o in (src, dst):
+                if o is not None and o not in ps:
+                    ps.append(o)
+            certain = src is not None and dst is not None
+        res = (ps, certain)
         self._parts_cache[pid] = res
         return res
 
@@ -121,6 +121,31 @@ class Facts:
             return NOT_IN_STATE
         rec = t.get(pid)
         return ABSENT if rec is None else rec["state"]
+
+    def uniform(self, pid: str) -> str | None:
+        """The one status all of a payment's participants share, or None if they differ
+        (or a participant is missing from the state). The fast path of the checkers:
+        almost every payment is uniformly committed or aborted."""
+        u = self._uniform_cache.get(pid, False)
+        if u is not False:
+            return u  # type: ignore[return-value]
+        ps, _ = self.participants_of(pid)
+        txns = self.txns
+        u = None
+        for p in ps:
+            t = txns.get(p)
+            if t is None:
+                u = None
+                break
+            rec = t.get(pid)
+            s = ABSENT if rec is None else rec["state"]
+            if u is None:
+                u = s
+            elif s != u:
+                u = None
+                break
+        self._uniform_cache[pid] = u
+        return u
 
     def statuses(self, pid: str) -> dict[str, str]:
         ps, _ = self.participants_of(pid)
