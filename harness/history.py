@@ -5,13 +5,12 @@ enforces Jepsen's rules as it writes (one completion per invoke, one open
 operation per process, no invoke after `info`) and streams every event to
 disk at once: a crashed run still leaves a history that can be checked.
 The loaders reject malformed input with a message naming file, line and fault,
-because users record histories of their own systems by hand.
+because users record histories of their own systems by hand. `load_state`
+lives in harness.checkers.state and is re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import sys
 import threading
@@ -20,31 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from harness.checkers.state import DECISIONS, TXN_STATES, load_state, paused_gc, validate_state
 from harness.errors import BadInput
 from harness.model import NEMESIS, Op, OpType
 
 __all__ = ["HistoryRecorder", "load_history", "load_state", "validate_history",
            "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
 
-TXN_STATES = frozenset({"committed", "aborted", "prepared"})
-DECISIONS = frozenset({"commit", "abort", None})
 _TYPES = {t.value: t for t in OpType}
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building millions of acyclic objects.
-
-    Loading or checking a large history allocates millions of small dicts and ops,
-    which triggers repeated full collections that cost more than the work itself.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _monotonic_clock() -> Callable[[], int]:
@@ -329,138 +311,3 @@ def load_history(path: Path) -> list[Op]:
         if lines:
             flush()
     return out
-
-
-# ---------------------------------------------------------------- state
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _balances(b: Any, where: str) -> None:
-    if not isinstance(b, dict):
-        raise BadInput(f"{where}: must map account names to integer balances")
-    for acct, v in b.items():
-        if not _is_int(v):
-            raise BadInput(f"{where}.{acct}: balance must be an integer, got {v!r}")
-
-
-def validate_state(state: Any, name: str = "state") -> dict[str, Any]:
-    """Check a final state's shape (docs/formats.md); BadInput names the JSON path."""
-    if not isinstance(state, dict):
-        raise BadInput(f"{name}: expected a JSON object at the top level")
-    parts = state.get("participants")
-    if not isinstance(parts, dict) or not parts:
-        raise BadInput(f"{name}: missing 'participants' (an object: participant name -> "
-                       "{\"txns\": ..., \"balances\": ...})")
-    if "initial_balances" in state:
-        _balances(state["initial_balances"], f"{name}: initial_balances")
-    owners: dict[str, str] = {}
-    for pname, p in parts.items():
-        where = f"{name}: participants.{pname}"
-        if not isinstance(p, dict):
-            raise BadInput(f"{where}: expected an object")
-        txns = p.get("txns", {})
-        if not isinstance(txns, dict):
-            raise BadInput(f"{where}.txns: expected an object (payment id -> record)")
-        for pid, rec in txns.items():
-            w = f"{where}.txns.{pid}"
-            if not isinstance(rec, dict):
-                raise BadInput(f"{w}: expected an object with 'state' and 'applied'")
-            if rec.get("state") not in TXN_STATES:
-                raise BadInput(f"{w}.state: must be committed, aborted or prepared, "
-                               f"got {rec.get('state')!r}")
-            if "applied" in rec and (not _is_int(rec["applied"]) or rec["applied"] < 0):
-                raise BadInput(f"{w}.applied: must be a non-negative integer, "
-                               f"got {rec['applied']!r}")
-        if "balances" in p:
-            _balances(p["balances"], f"{where}.balances")
-            for acct in p["balances"]:
-                if acct in owners:
-                    raise BadInput(f"{where}.balances: account {acct!r} is also held by "
-                                   f"participant {owners[acct]!r}; each account has one owner")
-                owners[acct] = pname
-        if not isinstance(p.get("in_every_payment", False), bool):
-            raise BadInput(f"{where}.in_every_payment: must be true or false")
-    coord = state.get("coordinator")
-    if coord is not None:
-        if not isinstance(coord, dict) or not isinstance(coord.get("payments", {}), dict):
-            raise BadInput(f"{name}: coordinator must be an object with 'payments' "
-                           "(payment id -> {decision, participants})")
-        for pid, rec in coord.get("payments", {}).items():
-            w = f"{name}: coordinator.payments.{pid}"
-            if not isinstance(rec, dict):
-                raise BadInput(f"{w}: expected an object")
-            if rec.get("decision") not in DECISIONS:
-                raise BadInput(f"{w}.decision: must be \"commit\", \"abort\" or null, "
-                               f"got {rec.get('decision')!r}")
-            ps = rec.get("participants")
-            if ps is not None and (not isinstance(ps, list)
-                                   or not all(isinstance(x, str) for x in ps)):
-                raise BadInput(f"{w}.participants: must be a list of participant names")
-    res = state.get("resolution")
-    if res is not None:
-        _validate_resolution(res, f"{name}: resolution")
-    return state
-
-
-def _validate_resolution(res: Any, where: str) -> None:
-    if not isinstance(res, dict):
-        raise BadInput(f"{where}: expected an object")
-    for k in ("healed_at", "quiesced_at"):
-        if k in res and res[k] is not None and not _is_int(res[k]):
-            raise BadInput(f"{where}.{k}: must be an integer (history time, ns)")
-    if "bound_s" in res and not isinstance(res["bound_s"], (int, float)):
-        raise BadInput(f"{where}.bound_s: must be a number of seconds")
-    ind = res.get("in_doubt", {})
-    if not isinstance(ind, dict):
-        raise BadInput(f"{where}.in_doubt: expected an object (payment id -> record)")
-    for pid, rec in ind.items():
-        w = f"{where}.in_doubt.{pid}"
-        if not isinstance(rec, dict):
-            raise BadInput(f"{w}: expected an object")
-        if not isinstance(rec.get("blocked_s"), (int, float)) or isinstance(rec["blocked_s"], bool):
-            raise BadInput(f"{w}.blocked_s: required, a number of seconds")
-        if not isinstance(rec.get("resolved"), bool):
-            raise BadInput(f"{w}.resolved: required, true or false")
-
-
-def _shared_records() -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A JSON object hook that makes equal small txn records one shared object.
-
-    A million-payment state holds millions of identical {"state", "applied"}
-    records; sharing them cuts its memory several times. Treat them as read-only.
-    """
-    canon: dict[tuple[Any, Any], dict[str, Any]] = {}
-
-    def hook(d: dict[str, Any]) -> dict[str, Any]:
-        if len(d) == 2 and "state" in d and "applied" in d:
-            try:
-                return canon.setdefault((d["state"], d["applied"]), d)
-            except TypeError:  # unhashable values: validation reports them
-                return d
-        return d
-
-    return hook
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    """Load and validate a state JSON file; BadInput names the file and the JSON path or line.
-
-    Identical txn records are shared objects (see _shared_records): do not mutate them.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, expected a state file (JSON)") from None
-    except UnicodeDecodeError as e:
-        raise BadInput(f"{path}: not UTF-8 text ({e.reason})") from None
-    try:
-        with paused_gc():
-            state = json.loads(text, object_hook=_shared_records())
-    except json.JSONDecodeError as e:
-        raise BadInput(f"{path}:{e.lineno}: bad JSON ({e.msg} at column {e.colno})") from None
-    return validate_state(state, str(path))

@@ -16,9 +16,9 @@ from harness.checkers.exactly_once import check_exactly_once
 from harness.checkers.facts import Facts
 from harness.checkers.no_negative import check_no_negative
 from harness.checkers.resolution import check_resolution
+from harness.checkers.state import paused_gc
 from harness.checkers.verdict import (CheckOptions, CheckReport, Evidence, Validity, Verdict,
                                       combine)
-from harness.history import paused_gc
 from harness.model import Op
 
 __all__ = ["CHECKERS", "CheckOptions", "CheckReport", "Evidence", "Verdict", "Validity",
