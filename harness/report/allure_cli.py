@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BadInput, InfraError
+from harness.report.categories import categories_json
 from harness.report.files import write_report_files
 
 __all__ = ["find_allure", "build_report", "Built", "INSTALL_HINT"]
@@ -63,6 +64,19 @@ def _count_results(results: Path) -> int:
     return sum(1 for _ in results.glob("*-result.json"))
 
 
+def _clear_old_report(out: Path) -> None:
+    """Remove a previous report at `out` (Allure leaves stale data files behind otherwise);
+    refuse to touch a directory that is not one."""
+    if not out.exists():
+        return
+    if out.is_dir() and not any(out.iterdir()):
+        return
+    if not (out.is_dir() and (out / "index.html").is_file() and (out / "data").is_dir()):
+        raise BadInput(f"{out} exists and is not an Allure report; choose another --out "
+                       "or remove it")
+    shutil.rmtree(out)
+
+
 def build_report(results: Path, out: Path, *, history: Path | None = None,
                  name: str = "txchaos chaos report") -> Built:
     """Generate `out` from `results`; the history file defaults to `<out>-history.jsonl`."""
@@ -71,13 +85,16 @@ def build_report(results: Path, out: Path, *, history: Path | None = None,
         raise BadInput(f"no Allure results in {results}: run the suites with "
                        f"`pytest suites --alluredir {results}` first")
     exe = find_allure()
+    _clear_old_report(out)
     history = Path(history).resolve() if history else out.with_name(out.name + "-history.jsonl")
     history.parent.mkdir(parents=True, exist_ok=True)
     if not (results / "categories.json").is_file():
         write_report_files(results)  # results from a session without the txchaos plugin
     config = out.with_name(out.name + "-allurerc.json")
-    config.write_text(json.dumps({"name": name, "output": str(out), "historyPath": str(history)},
-                                 indent=1))
+    # Allure 3's own report reads categories from its config; categories.json in the
+    # results serves Allure 2 and the classic report.
+    config.write_text(json.dumps({"name": name, "output": str(out), "historyPath": str(history),
+                                  "categories": categories_json()}, indent=1))
     env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
     try:
         proc = subprocess.run([exe, "generate", str(results), "-o", str(out), "--config",
