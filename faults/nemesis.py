@@ -284,8 +284,8 @@ class Nemesis:
         Idempotent and synchronous (usable from `finally` and signal paths).
         Keeps going past failures and reports them together at the end.
         """
-        for task in self._flaps:
-            task.cancel()
+        for task in self._flaps:  # heal_all may run in a worker thread: cancel through the loop
+            task.get_loop().call_soon_threadsafe(task.cancel)
         errors: list[str] = []
         while self._active:
             plan, inj = self._active.pop()

@@ -34,13 +34,13 @@ def test_schedule_runs_on_time_records_and_heals(topology: Topology, toxiproxy_u
     addr = listen_addr(server, "accounts-a-echo")
     pid = _pid(topology, "accounts-b")
     sched = Schedule(1, [
-        FaultEvent(0.0, 1.0, "latency", ("accounts-a-echo",), {"latency_ms": 200, "jitter_ms": 0}),
-        FaultEvent(0.1, 0.8, "pause", ("accounts-b",), {}),
+        FaultEvent(0.0, 1.5, "latency", ("accounts-a-echo",), {"latency_ms": 200, "jitter_ms": 0}),
+        FaultEvent(0.1, 1.2, "pause", ("accounts-b",), {}),
     ])
     seen: dict[str, Any] = {}
 
     async def observe() -> None:
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.5)
         seen["rtt"] = await asyncio.to_thread(round_trip, addr)
         seen["state"] = kernel_state(pid)
 
