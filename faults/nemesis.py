@@ -230,11 +230,12 @@ class Nemesis:
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        # at one instant: heal what ends, then start what begins; a zero-length fault heals last
         steps = sorted([(e.at, 1, i) for i, e in enumerate(schedule.events)] +
-                       [(e.end, 0, i) for i, e in enumerate(schedule.events)])
+                       [(e.end, 0 if e.duration > 0 else 2, i) for i, e in enumerate(schedule.events)])
         live: dict[int, Injection] = {}
         try:
-            for at, is_start, i in steps:
+            for at, order, i in steps:
                 delay = t0 + at - loop.time()
                 if delay > 0:
                     try:
@@ -243,7 +244,7 @@ class Nemesis:
                         pass
                 if stop.is_set():
                     break
-                if is_start:
+                if order == 1:
                     live[i] = await self.inject(schedule.events[i])
                 elif i in live:
                     await self.heal(live.pop(i))

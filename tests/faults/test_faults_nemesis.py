@@ -171,3 +171,13 @@ def test_bad_input_fails_before_anything_is_injected(topology: Topology, toxipro
         asyncio.run(nem.run(Schedule(None, [first, event])))
     assert rec.events == []
     assert all(p["enabled"] for p in server.state().values())
+
+
+def test_zero_length_fault_is_healed_at_once(topology: Topology, toxiproxy_url: str) -> None:
+    nem, rec = _nemesis(topology, toxiproxy_url)
+    old = _pid(topology, "accounts-a")
+    sched = Schedule(None, [FaultEvent(0.0, 0.0, "kill", ("accounts-a",), {}),
+                            FaultEvent(0.5, 0.1, "pause", ("accounts-b",), {})])
+    asyncio.run(nem.run(sched))
+    assert [e["f"] for e in rec.events[:2]] == ["start", "stop"]  # healed before the next fault
+    assert _pid(topology, "accounts-a") != old and kernel_state(_pid(topology, "accounts-a")) == "running"
