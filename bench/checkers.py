@@ -4,7 +4,8 @@
 
 For each size it writes a correct run (history.jsonl + state.json, four
 participants, coordinator records) to disk, then times loading both files and
-running every checker on the loaded data ("in memory"). Sizes run in
+running every checker on the loaded data ("in memory"), in wall-clock seconds and,
+because the machine may be shared, also per CPU-second of this process. Sizes run in
 ascending order in one process, so the peak RSS printed after each size is that
 size's peak. Bar: >= 200,000 ops/s in memory, <= 1 GiB peak at 1M ops.
 """
@@ -97,15 +98,17 @@ def bench(ops: int, keep: Path | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         generate(ops, d)
         t1 = time.perf_counter()
+        c1 = time.process_time()
         history = load_history(d / "history.jsonl")
         state = load_state(d / "state.json")
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         report = check_all(history, state, CheckOptions(snapshot_reads=True))
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
         n = len(history)
         del history, state
     return {"ops": n, "gen_s": t1 - t0, "load_s": t2 - t1, "check_s": t3 - t2,
-            "mem_ops_s": n / (t3 - t2), "file_ops_s": n / (t3 - t1), "peak_mib": peak_mib(),
+            "mem_ops_s": n / (t3 - t2), "file_ops_s": n / (t3 - t1),
+            "mem_ops_cpu_s": n / (c3 - c2), "file_ops_cpu_s": n / (c3 - c1), "peak_mib": peak_mib(),
             "valid": report.valid}
 
 
@@ -114,11 +117,12 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--keep", type=Path, default=None, help="keep generated runs under DIR")
     args = ap.parse_args()
-    cols = ("ops", "gen_s", "load_s", "check_s", "mem_ops_s", "file_ops_s", "peak_mib", "valid")
-    print("  ".join(f"{c:>11}" for c in cols))
+    cols = ("ops", "gen_s", "load_s", "check_s", "mem_ops_s", "file_ops_s", "mem_ops_cpu_s",
+            "file_ops_cpu_s", "peak_mib", "valid")
+    print("  ".join(f"{c:>14}" for c in cols))
     for size in sorted(int(s) for s in args.sizes.split(",")):
         r = bench(size, args.keep)
-        print("  ".join(f"{r[c]:>11.2f}" if isinstance(r[c], float) else f"{r[c]!s:>11}"
+        print("  ".join(f"{r[c]:>14.2f}" if isinstance(r[c], float) else f"{r[c]!s:>14}"
                         for c in cols), flush=True)
         if r["valid"] is not True:
             print(f"a correct generated run was judged {r['valid']}", file=sys.stderr)
