@@ -144,12 +144,21 @@ class _Shared:
         return p
 
 
+def _balances(v: Any) -> bool:
+    """An ok read must carry {account: int}; anything else cannot be checked."""
+    return isinstance(v, dict) and all(type(b) is int for b in v.values())
+
+
 def _record(recorder: HistoryRecorder, inv: Op, result: OpResult) -> bool:
     """Record the completion; True if the process must be retired."""
     if not isinstance(result, OpResult):
         recorder.complete(inv, OpType.INFO, error=f"client returned {result!r}, not an OpResult")
         return True
     if result.outcome is Outcome.OK:
+        if inv.f == "read" and not _balances(result.value):
+            recorder.complete(inv, OpType.INFO,
+                              error=f"read answered ok without balances: {result.value!r}")
+            return True
         recorder.complete(inv, OpType.OK, result.value if inv.f == "read" else None)
         return False
     if result.outcome is Outcome.FAIL:

@@ -135,3 +135,17 @@ def test_reads_without_read_method_are_bad_input() -> None:
 
     with pytest.raises(BadInput, match="read_share=0"):
         asyncio.run(run_clients(NoRead(), HistoryRecorder(), WorkloadSpec(), 0, until=1.0))
+
+
+def test_ok_read_without_balances_is_recorded_as_info() -> None:
+    class BadReads(FakeBank):
+        async def read(self) -> OpResult:
+            return OpResult(Outcome.OK, value=None)
+
+    spec = WorkloadSpec(clients=1, ops=40, read_share=0.5)
+    rec = HistoryRecorder()
+    asyncio.run(run_clients(BadReads(initial_balances(spec)), rec, spec, seed=5, until=10.0))
+    reads = [o for o in rec.ops if o.f == "read" and o.type is not OpType.INVOKE]
+    assert reads and all(o.type is OpType.INFO for o in reads)
+    assert "without balances" in reads[0].error
+    validate_history(rec.ops)
