@@ -44,7 +44,7 @@ class Category:
 
 
 def _inv(name: str) -> str:
-    return _TYPE + r"INVARIANT VIOLATED \[" + re.escape(name) + r"\][\s\S]*"
+    return _TYPE + r"INVARIANT VIOLATED \[" + re.escape(name) + r"\]: [\s\S]*"
 
 
 CATEGORIES: tuple[Category, ...] = (
@@ -61,7 +61,7 @@ CATEGORIES: tuple[Category, ...] = (
              "An account went below zero on a target that promises it cannot."),
     Category("Stuck in doubt", _inv("resolution"), ("failed",),
              "A payment stayed prepared (in doubt) past the bound after all faults healed."),
-    Category("Verdict unknown", _TYPE + r"INVARIANT UNKNOWN \[[\w\-]+\][\s\S]*",
+    Category("Verdict unknown", _TYPE + r"INVARIANT UNKNOWN \[[\w\-]+\]: [\s\S]*",
              ("failed", "broken"),
              "A checker could not decide (for example, the state could not be read)."),
     Category("Infrastructure error",
