@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -53,7 +54,20 @@ class DockerEngine:
         except Exception:
             pass
         self.process.stop(timeout=20)
+        _unmount_under(self.exec_dir)
         shutil.rmtree(self.exec_dir, ignore_errors=True)
+
+
+def _unmount_under(directory: Path) -> None:
+    """dockerd leaves its network namespace (nsfs) mounted under the exec root; release it."""
+    prefix = str(directory.resolve()) + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def start_dockerd(root: Path, *, pid_dir: Path | None = None, timeout: float = 90.0,
