@@ -14,14 +14,17 @@ from typing import Any
 import allure
 from allure_commons._allure import StepContext
 
+from harness.report.categories import unknown_message, violation_message
 from harness.report.ops import fault_label
 from harness.report.secrets import mask, mask_obj
 
 __all__ = ["AllureObserver", "label_test"]
 
 
-class _StepFailed(AssertionError):
+class Verdict(AssertionError):
     """Marks an Allure step failed (a violated checker) without failing the test itself."""
+
+    __module__ = "builtins"  # shown as "Verdict: INVARIANT VIOLATED [...]" in the report
 
 
 def _params(params: dict[str, Any]) -> dict[str, str]:
@@ -32,8 +35,8 @@ def _instant(title: str, params: dict[str, Any], *, failed: str | None = None) -
     try:
         with StepContext(mask(title), _params(params)):
             if failed is not None:
-                raise _StepFailed(mask(failed))
-    except _StepFailed:
+                raise Verdict(mask(failed))
+    except Verdict:
         pass
 
 
@@ -79,7 +82,9 @@ class AllureObserver:
             counts = {k: e.get("count", 0) for k, e in (c.get("evidence") or {}).items()}
             _instant(f"check {c.get('name')}: {word}",
                      {"summary": str(c.get("summary", "")), **counts},
-                     failed=None if valid is True else f"{c.get('name')}: {c.get('summary', '')}")
+                     failed=None if valid is True else
+                     (violation_message if valid is False else unknown_message)(
+                         str(c.get("name")), str(c.get("summary", ""))))
 
     def label(self, target: str, invariant: str, fault_family: str, seed: int | None,
               mutant: str | None = None) -> None:
