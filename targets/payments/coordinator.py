@@ -65,7 +65,8 @@ class Coordinator:
         rows = self.db.execute("SELECT * FROM payments ORDER BY id").fetchall()
         return {"payments": {r["id"]: {"decision": r["outcome"], "participants": json.loads(r["participants"]),
                                        "from": r["source"], "to": r["dest"], "amount": r["amount"],
-                                       "reason": r["reason"]} for r in rows}}
+                                       "reason": r["reason"]} for r in rows},
+                "unacknowledged": sorted(self.unacked)}
 
     async def recover(self) -> None:
         if self.mutant == "no-recovery":

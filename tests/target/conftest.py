@@ -16,7 +16,7 @@ from adapters.reference import KafkaAdapter, NatsAdapter, RabbitMQAdapter, Refer
 ADAPTERS = {"rabbitmq": RabbitMQAdapter, "kafka": KafkaAdapter, "nats": NatsAdapter}
 TRANSPORT = {"rabbitmq": "rabbitmq", "kafka": "kafka", "nats": "nats"}
 ACCOUNTS = {f"acct-{i:02d}": 1000 for i in range(1, 7)}
-FAST = {"TXCHAOS_VOTE_TIMEOUT": "3", "TXCHAOS_REPLY_TIMEOUT": "5",
+FAST = {"TXCHAOS_VOTE_TIMEOUT": "5", "TXCHAOS_REPLY_TIMEOUT": "7",
         "TXCHAOS_RESEND_INTERVAL": "1", "TXCHAOS_INDOUBT_TIMEOUT": "2"}
 
 

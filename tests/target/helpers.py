@@ -66,7 +66,8 @@ def settle(adapter: ReferenceAdapter, timeout: float = 30.0) -> dict[str, Any]:
         pending = [pid for pid, p in state["coordinator"]["payments"].items() if p["decision"] is None]
         prepared = [pid for s in state["participants"].values() for pid, t in s["txns"].items()
                     if t["state"] == "prepared"]
-        if (not pending and not prepared) or time.monotonic() > deadline:
+        unacked = state["coordinator"].get("unacknowledged", [])
+        if (not pending and not prepared and not unacked) or time.monotonic() > deadline:
             return state
         time.sleep(0.3)
 

@@ -198,7 +198,11 @@ class NatsTransport(Transport):
         while not self._closed.is_set():
             try:
                 msgs = await sub.fetch(FETCH_BATCH, timeout=1)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # also nats.errors.TimeoutError: nothing new
+                # Keep the subscription: a late answer to this pull lands in its
+                # queue and the next fetch takes it. Resubscribing would leave the
+                # server's pending pull on a dead inbox, swallowing new messages
+                # until their ack_wait ran out.
                 continue
             pending = list(msgs)
             keepalive = asyncio.create_task(self._keep_alive(pending))
