@@ -57,6 +57,9 @@ _FAST = {
     "share.coordinator.state.topic.replication.factor": "1",
     "share.coordinator.state.topic.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
+    # a restarted node re-registers only after its old session expires (default 9 s)
+    "broker.session.timeout.ms": "4000",
+    "broker.heartbeat.interval.ms": "1000",
     "auto.create.topics.enable": "true",
     "log.segment.bytes": str(64 * 1024 * 1024),
 }
@@ -109,7 +112,12 @@ class KafkaService(LocalService):
         self._format(jars, config)
 
         def ready() -> bool:
-            probes.kafka_brokers("127.0.0.1", self.port)
+            # Leaders exist only once the broker is unfenced; then every client
+            # listener must answer too, each advertising its own proxy address.
+            probes.kafka_brokers("127.0.0.1", self.port, topic="__txchaos_ready")
+            for bport, lport in self.slots:
+                if probes.kafka_brokers("127.0.0.1", bport) != [("127.0.0.1", lport)]:
+                    raise ConnectionError("kafka: a client listener advertises the wrong address")
             return True
 
         argv = self._jvm(jars, "kafka.Kafka", str(config))

@@ -53,30 +53,60 @@ def _kafka_call(sock: socket.socket, api_key: int, version: int, corr: int, body
     return payload[4:]
 
 
-def kafka_brokers(host: str, port: int, timeout: float = 2.0) -> list[tuple[str, int]]:
+def _string(buf: bytes, off: int) -> tuple[str, int]:
+    (n,) = struct.unpack(">h", buf[off:off + 2])
+    off += 2
+    return (buf[off:off + n].decode() if n >= 0 else ""), off + max(n, 0)
+
+
+def kafka_brokers(host: str, port: int, timeout: float = 2.0, *,
+                  topic: str | None = None) -> list[tuple[str, int]]:
     """ApiVersions then Metadata (v0); the brokers the metadata advertises.
 
-    Raises unless the broker answers and reports at least one live broker.
+    Raises unless the broker answers with at least one live broker and, when
+    `topic` is given, that topic (auto-created) has a leader for every partition:
+    a broker that was just restarted answers metadata before it is unfenced, but
+    only an unfenced broker leads partitions.
     """
+    body = struct.pack(">i", 0)
+    if topic is not None:
+        name = topic.encode()
+        body = struct.pack(">ih", 1, len(name)) + name
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         resp = _kafka_call(sock, 18, 0, 1, b"")  # ApiVersions v0
         (error,) = struct.unpack(">h", resp[:2])
         if error != 0:
             raise ConnectionError(f"kafka: ApiVersions error {error}")
-        resp = _kafka_call(sock, 3, 0, 2, struct.pack(">i", 0))  # Metadata v0, all topics
+        resp = _kafka_call(sock, 3, 0, 2, body)  # Metadata v0
     (count,) = struct.unpack(">i", resp[:4])
     brokers, off = [], 4
     for _ in range(count):
-        _node, hlen = struct.unpack(">ih", resp[off:off + 6])
-        off += 6
-        bhost = resp[off:off + hlen].decode()
-        off += hlen
+        off += 4  # node id
+        bhost, off = _string(resp, off)
         (bport,) = struct.unpack(">i", resp[off:off + 4])
         off += 4
         brokers.append((bhost, bport))
     if not brokers:
         raise ConnectionError("kafka: no live broker in metadata yet")
+    if topic is not None:
+        (ntopics,) = struct.unpack(">i", resp[off:off + 4])
+        off += 4
+        for _ in range(ntopics):
+            (terr,) = struct.unpack(">h", resp[off:off + 2])
+            _name, off = _string(resp, off + 2)
+            (nparts,) = struct.unpack(">i", resp[off:off + 4])
+            off += 4
+            if terr != 0 or nparts == 0:
+                raise ConnectionError(f"kafka: topic {topic} not ready (error {terr})")
+            for _ in range(nparts):
+                perr, _pid, leader = struct.unpack(">hii", resp[off:off + 10])
+                off += 10
+                if perr != 0 or leader < 0:
+                    raise ConnectionError(f"kafka: partition of {topic} has no leader yet")
+                for _ in range(2):  # replicas, isr
+                    (n,) = struct.unpack(">i", resp[off:off + 4])
+                    off += 4 + 4 * n
     return brokers
 
 
