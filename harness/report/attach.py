@@ -47,7 +47,7 @@ def _history(run: RunData) -> None:
                       attachment_type="application/gzip", extension="jsonl.gz")
     else:
         allure.attach(mask(body.decode("utf-8", "replace")), name="history.jsonl",
-                      attachment_type="application/x-ndjson", extension="jsonl")
+                      attachment_type="text/plain", extension="jsonl")
     if note:
         allure.attach(note, name="history: cut", attachment_type=_T.TEXT)
 

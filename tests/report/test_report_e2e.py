@@ -62,6 +62,13 @@ SESSION = textwrap.dedent('''
 
     def test_atomicity_under_partition():
         _run(FIXTURES / "fixture-valid-run", "rabbitmq", None)
+
+
+    def test_lab_broken():
+        from harness.errors import InfraError
+        from harness.report import infrastructure_message
+        label_test("rabbitmq", "atomicity", "partition", 42)
+        raise InfraError(infrastructure_message("toxiproxy did not answer on 127.0.0.1:8474"))
 ''')
 
 
@@ -82,7 +89,7 @@ def test_failing_run_reads_well_in_the_rendered_report(tmp_path: Path) -> None:
                               f"--alluredir={results}", "test_fixture_session.py"],
                              cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert session.returncode == 1, session.stdout + session.stderr
-    assert "1 failed, 1 passed" in session.stdout
+    assert "2 failed, 1 passed" in session.stdout
     assert (results / "categories.json").is_file()  # written by the report's session hook
     assert "target=rabbitmq" in (results / "environment.properties").read_text()
     assert not any("guest:guest" in p.read_text(errors="replace")
@@ -96,12 +103,13 @@ def test_failing_run_reads_well_in_the_rendered_report(tmp_path: Path) -> None:
     history = report.with_name("allure-report-history.jsonl")
     assert history.is_file() and history.read_text().strip()
 
-    failed = [json.loads(p.read_text()) for p in (report / "data" / "test-results").glob("*.json")]
-    failed = [t for t in failed if t.get("status") == "failed"]
+    tests = [json.loads(p.read_text()) for p in (report / "data" / "test-results").glob("*.json")]
+    failed = [t for t in tests if t.get("status") == "failed"]
     assert len(failed) == 1
     with serve(report, tmp_path) as base:
         url = f"{base}index.html#/{failed[0]['id']}"
         dom = render(url)
+        categories = render(f"{base}index.html#/categories")
         shot = os.environ.get("TXCHAOS_SCREENSHOT")
         if shot:
             render(url, screenshot=Path(shot).resolve())
@@ -109,7 +117,11 @@ def test_failing_run_reads_well_in_the_rendered_report(tmp_path: Path) -> None:
     assert "Atomicity violated" in dom  # its category
     assert "INVARIANT VIOLATED [atomicity]" in dom  # the violated invariant
     assert "pay-000031" in dom and "pay-000044" in dom  # the payment ids
-    assert "Infrastructure error" not in dom
+    # the broken lab is filed apart from the product defect
+    assert "Atomicity violated" in categories and "Infrastructure error" in categories
+    filed = {t["status"]: [c["name"] for c in t.get("categories") or []] for t in tests}
+    assert filed == {"failed": ["Atomicity violated"], "broken": ["Infrastructure error"],
+                     "passed": []}
 
 
 def test_report_without_results_says_what_to_do(tmp_path: Path) -> None:
