@@ -38,7 +38,6 @@ class Facts:
     completions: list[tuple[int, OpType, str]]  # (index, type, payment id); open invokes as info
     reads: list[Op]  # ok reads
     _parts_cache: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
-    _uniform_cache: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, history: list[Op], state: dict[str, Any]) -> Facts:
@@ -126,25 +125,22 @@ class Facts:
         """The one status all of a payment's participants share, or None if they differ
         (or a participant is missing from the state). The fast path of the checkers:
         almost every payment is uniformly committed or aborted."""
-        u = self._uniform_cache.get(pid, False)
-        if u is not False:
-            return u  # type: ignore[return-value]
-        ps, _ = self.participants_of(pid)
+        c = self.coordinator.get(pid)
+        ps = c.get("participants") if c is not None else None
+        if ps is None:
+            ps = self.participants_of(pid)[0]
         txns = self.txns
         u = None
         for p in ps:
             t = txns.get(p)
             if t is None:
-                u = None
-                break
+                return None
             rec = t.get(pid)
             s = ABSENT if rec is None else rec["state"]
             if u is None:
                 u = s
             elif s != u:
-                u = None
-                break
-        self._uniform_cache[pid] = u
+                return None
         return u
 
     def statuses(self, pid: str) -> dict[str, str]:

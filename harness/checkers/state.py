@@ -131,19 +131,29 @@ def _validate_resolution(res: Any, where: str) -> None:
 
 
 def _shared_records() -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A JSON object hook that makes equal small txn records one shared object.
+    """A JSON object hook that makes equal small records one shared object.
 
     A million-payment state holds millions of identical {"state", "applied"}
-    records; sharing them cuts its memory several times. Treat them as read-only.
+    records and coordinator records naming the same few participants; sharing
+    them cuts its memory several times. Treat loaded states as read-only.
     """
     canon: dict[tuple[Any, Any], dict[str, Any]] = {}
+    lists: dict[tuple[Any, ...], list[Any]] = {}
+    strings: dict[str, str] = {}
 
     def hook(d: dict[str, Any]) -> dict[str, Any]:
-        if len(d) == 2 and "state" in d and "applied" in d:
-            try:
+        try:
+            if len(d) == 2 and "state" in d and "applied" in d:
                 return canon.setdefault((d["state"], d["applied"]), d)
-            except TypeError:  # unhashable values: validation reports them
-                return d
+            if "decision" in d:
+                dec = d["decision"]
+                if type(dec) is str:
+                    d["decision"] = strings.setdefault(dec, dec)
+                ps = d.get("participants")
+                if type(ps) is list:
+                    d["participants"] = lists.setdefault(tuple(ps), ps)
+        except TypeError:  # unhashable values: validation reports them
+            pass
         return d
 
     return hook
