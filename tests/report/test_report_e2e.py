@@ -96,6 +96,18 @@ def test_failing_run_reads_well_in_the_rendered_report(tmp_path: Path) -> None:
                    for p in results.iterdir() if p.suffix in (".html", ".json", ".txt", ".svg")
                    and not p.name.endswith("-result.json"))
 
+    raw = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    mutant = next(r for r in raw if r["name"] == "test_atomicity_under_partition_mutant")
+    steps = {s["name"]: s for s in mutant["steps"]}
+    assert list(steps) == ["start target", "workload", "heal", "check"]
+    assert {"name": "broker", "value": "amqp://guest:****@127.0.0.1:35672/"} in \
+        steps["start target"]["parameters"]
+    faults = [s["name"] for s in steps["workload"]["steps"]]
+    assert faults[:2] == ["fault start: partition accounts-b", "fault stop: partition accounts-b"]
+    checks = {s["name"]: s["status"] for s in steps["check"]["steps"]}
+    assert checks["check atomicity: VIOLATED"] == "failed"
+    assert checks["check conservation: valid"] == "passed"
+
     built = subprocess.run([sys.executable, "-m", "harness", "report", str(results), "--out",
                             str(report)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
