@@ -37,7 +37,8 @@ def toxiproxy_bin() -> str:
     override = os.environ.get("TXCHAOS_TOXIPROXY_BIN")
     if override:
         if not os.access(override, os.X_OK):
-            raise InfraError(f"TXCHAOS_TOXIPROXY_BIN={override} is not an executable file")
+            raise InfraError(f"TXCHAOS_TOXIPROXY_BIN={override} is not an executable file; "
+                             f"unset it and {_INSTALL}")
         return override
     return find_program("toxiproxy-server", what="Toxiproxy server")
 

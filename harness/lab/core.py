@@ -19,7 +19,7 @@ from typing import Any
 from harness import procs
 from harness.errors import BadInput, InfraError
 from harness.lab import probes, registry
-from harness.lab.config import host_port, load_external
+from harness.lab.config import ENV, KEYS, host_port, load_external
 from harness.lab.kafka import KafkaService
 from harness.lab.local import LocalService, NatsService, RabbitMQService, ToxiproxyService
 from harness.lab.ports import free_port
@@ -106,8 +106,8 @@ class Lab:
         if service in self._ext_versions:
             return
         if service not in self.external:  # type: ignore[operator]
-            raise InfraError(f"external lab has no {service}: set {service} in the lab config "
-                             f"(or TXCHAOS_{service.upper()}_... for --lab external)")
+            raise InfraError(f"external lab has no {service}: set {KEYS[service]} in the lab config "
+                             f"file, or {ENV[service]} with --lab external")
         host, port = host_port(service, self.external[service])  # type: ignore[index]
         try:
             if service == "rabbitmq":
