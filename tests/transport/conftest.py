@@ -1,60 +1,53 @@
-"""Fixtures of the transport tests: one real broker per kind, behind a real Toxiproxy."""
+"""Fixtures of the transport tests: each broker of the session's lab, reached
+through a Toxiproxy proxy of this area's own (so a test can cut exactly it)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 
 from harness.procs import ManagedProcess
 
-from .brokers import Broker, Toxiproxy, start_kafka, start_nats
-
-BROKER_KINDS = ["kafka", "nats"]
-
-
-class Brokers:
-    """Starts each broker on first use and keeps it for the session."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.toxiproxy: Toxiproxy | None = None
-        self.started: dict[str, Broker] = {}
-
-    def get(self, kind: str) -> Broker:
-        if self.toxiproxy is None:
-            self.toxiproxy = Toxiproxy(self.root)
-            self.toxiproxy.process.start()
-        if kind not in self.started:
-            start = {"kafka": start_kafka, "nats": start_nats}[kind]
-            self.started[kind] = start(self.root, self.toxiproxy)
-        return self.started[kind]
-
-    def stop(self) -> None:
-        procs: list[ManagedProcess] = [b.process for b in self.started.values()]
-        if self.toxiproxy is not None:
-            procs.append(self.toxiproxy.process)
-        for proc in procs:
-            proc.stop(timeout=10)
+BROKER_KINDS = ["rabbitmq", "kafka", "nats"]
+CLIENT = "transport-tests"
 
 
-@pytest.fixture(scope="session")
-def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
-    the_brokers = Brokers(Path(tmp_path_factory.mktemp("brokers")))
-    try:
-        yield the_brokers
-    finally:
-        the_brokers.stop()
+@dataclass
+class Broker:
+    """`url` goes through the proxy named `proxy`; `process` is the broker itself."""
+
+    name: str
+    url: str
+    proxy: str
+    process: ManagedProcess
+    lab: object
+
+    def set_link(self, enabled: bool) -> None:
+        self.lab.toxiproxy.set_enabled(self.proxy, enabled)  # type: ignore[attr-defined]
+
+
+def broker_of(lab: object, kind: str) -> Broker:
+    lab.ensure(kind)  # type: ignore[attr-defined]
+    link = lab.link(kind, CLIENT)  # type: ignore[attr-defined]
+    process = lab.process(kind)  # type: ignore[attr-defined]
+    if process is None:
+        pytest.skip(f"{kind} is external: these tests crash and restart the broker")
+    return Broker(kind, link.url, link.proxy, process, lab)
 
 
 @pytest.fixture(params=BROKER_KINDS)
-def broker(request: pytest.FixtureRequest, brokers: Brokers) -> Broker:
-    return brokers.get(request.param)
+def broker(request: pytest.FixtureRequest, lab: object) -> Broker:
+    return broker_of(lab, request.param)
 
 
 @pytest.fixture
 def url(broker: Broker) -> str:
-    """The broker's proxied URL with a namespace of this test's own."""
-    return f"{broker.url}/t{uuid.uuid4().hex[:10]}"
+    return broker.url
+
+
+@pytest.fixture
+def inbox() -> str:
+    """An inbox name of this test's own, so tests never see each other's messages."""
+    return f"inbox-{uuid.uuid4().hex[:10]}"

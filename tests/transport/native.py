@@ -3,7 +3,10 @@ and read how many of an inbox's messages are still unacknowledged."""
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
+import pika
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -12,7 +15,7 @@ from targets.payments.transport.kafka import KafkaTransport
 from targets.payments.transport.nats import NatsTransport
 
 
-async def publish_raw(transport: Transport, inbox: str, data: bytes) -> None:
+async def publish_raw(transport: Transport, url: str, inbox: str, data: bytes) -> None:
     """Put `data` into the inbox as is (e.g. not JSON), durably."""
     if isinstance(transport, KafkaTransport):
         await transport.ensure_topic(transport.topic(inbox))
@@ -30,11 +33,12 @@ async def publish_raw(transport: Transport, inbox: str, data: bytes) -> None:
         finally:
             await nc.close()
     else:
-        raise NotImplementedError(type(transport).__name__)
+        await asyncio.to_thread(_amqp_publish, url, inbox, data)
 
 
-async def backlog(transport: Transport, inbox: str) -> int:
-    """Messages of the inbox not yet acknowledged by its consumer group / durable."""
+async def backlog(transport: Transport, url: str, inbox: str) -> int:
+    """Messages of the inbox not yet acknowledged (for RabbitMQ: call it when no
+    consumer holds the queue, since unacknowledged messages are not counted)."""
     if isinstance(transport, KafkaTransport):
         topic = transport.topic(inbox)
         tp = TopicPartition(topic, 0)
@@ -57,7 +61,7 @@ async def backlog(transport: Transport, inbox: str) -> int:
         finally:
             await nc.close()
         return info.num_pending + info.num_ack_pending
-    raise NotImplementedError(type(transport).__name__)
+    return await asyncio.to_thread(_amqp_ready, url, inbox)
 
 
 async def stream_messages(transport: NatsTransport) -> int:
@@ -67,3 +71,22 @@ async def stream_messages(transport: NatsTransport) -> int:
         return (await nc.jetstream().stream_info(transport.stream)).state.messages
     finally:
         await nc.close()
+
+
+def _amqp_publish(url: str, queue: str, data: bytes) -> None:
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        ch = conn.channel()
+        ch.queue_declare(queue=queue, durable=True)
+        ch.confirm_delivery()
+        ch.basic_publish("", queue, data, pika.BasicProperties(delivery_mode=2))
+    finally:
+        conn.close()
+
+
+def _amqp_ready(url: str, queue: str) -> int:
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return conn.channel().queue_declare(queue=queue, durable=True, passive=True).method.message_count
+    finally:
+        conn.close()

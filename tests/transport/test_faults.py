@@ -13,19 +13,22 @@ from pathlib import Path
 import pytest
 
 from harness.procs import ManagedProcess
-from targets.payments.transport.base import Transport, TransportError
+from targets.payments.transport.base import Transport, TransportError, make_transport
 from targets.payments.transport.kafka import KafkaTransport
 from targets.payments.transport.nats import NatsTransport
 
-from .brokers import Broker
 from .collect import Collector, send_until_confirmed, serving
+from .conftest import Broker
 
 CONSUMER = Path(__file__).with_name("consumer_proc.py")
 
 
 def open_transport(url: str, client_id: str, send_timeout: float) -> Transport:
-    cls = KafkaTransport if url.startswith("kafka://") else NatsTransport
-    return cls(url, client_id=client_id, send_timeout=send_timeout)
+    if url.startswith("kafka://"):
+        return KafkaTransport(url, client_id=client_id, send_timeout=send_timeout)
+    if url.startswith("nats://"):
+        return NatsTransport(url, client_id=client_id, send_timeout=send_timeout)
+    return make_transport(url, client_id=client_id)
 
 
 def _lines(path: Path) -> list[dict]:
@@ -41,12 +44,13 @@ def _wait_file(path: Path, timeout: float, proc: ManagedProcess) -> float:
     return time.monotonic() - start
 
 
-def test_sigkill_mid_handling_redelivers_to_the_restarted_service(url: str, tmp_path: Path) -> None:
-    asyncio.run(_send_one(url, "notifications", {"id": "pay-9"}))
+def test_sigkill_mid_handling_redelivers_to_the_restarted_service(url: str, inbox: str,
+                                                                  tmp_path: Path) -> None:
+    asyncio.run(_send_one(url, inbox, {"id": "pay-9"}))
 
     def consumer(mode: str) -> ManagedProcess:
         return ManagedProcess(f"consumer-{mode}", [sys.executable, str(CONSUMER), url,
-                                                   "notifications", "svc-n", str(tmp_path), mode],
+                                                   inbox, "svc-n", str(tmp_path), mode],
                               log_path=tmp_path / f"consumer-{mode}.log")
 
     first = consumer("hang")
@@ -67,22 +71,22 @@ def test_sigkill_mid_handling_redelivers_to_the_restarted_service(url: str, tmp_
     print(f"redelivered {took:.1f}s after the restarted consumer started")
 
 
-def test_inbox_survives_a_broker_crash_and_restart(url: str, broker: Broker) -> None:
+def test_inbox_survives_a_broker_crash_and_restart(url: str, inbox: str, broker: Broker) -> None:
     async def scenario() -> None:
         transport = open_transport(url, "svc-r", send_timeout=3)
         await transport.connect()
         got = Collector()
-        async with serving(transport, "ledger", got):
-            await transport.send("ledger", {"n": 1}, dedup_id="n1")
+        async with serving(transport, inbox, got):
+            await transport.send(inbox, {"n": 1}, dedup_id="n1")
             await got.wait_for(1, timeout=30)
 
             broker.process.kill(signal.SIGKILL)
             with pytest.raises(TransportError):
-                await transport.send("ledger", {"n": 2}, dedup_id="n2")
+                await transport.send(inbox, {"n": 2}, dedup_id="n2")
             await asyncio.to_thread(broker.process.start)
 
             started = time.monotonic()
-            await send_until_confirmed(transport, "ledger", {"n": 3}, dedup_id="n3", timeout=60)
+            await send_until_confirmed(transport, inbox, {"n": 3}, dedup_id="n3", timeout=60)
             await got.wait_contains({"n": 3}, timeout=60)
             print(f"{broker.name}: delivered again {time.monotonic() - started:.1f}s after restart")
         # A send that raised may still have landed (at-least-once): {"n": 2} is allowed.
@@ -91,24 +95,22 @@ def test_inbox_survives_a_broker_crash_and_restart(url: str, broker: Broker) -> 
     asyncio.run(scenario())
 
 
-def test_inbox_survives_a_proxy_outage(url: str, broker: Broker, brokers) -> None:  # type: ignore[no-untyped-def]
-    toxiproxy = brokers.toxiproxy
-
+def test_inbox_survives_a_proxy_outage(url: str, inbox: str, broker: Broker) -> None:
     async def scenario() -> None:
         transport = open_transport(url, "svc-p", send_timeout=3)
         await transport.connect()
         got = Collector()
-        async with serving(transport, "accounts-b", got):
-            await transport.send("accounts-b", {"n": 1}, dedup_id="n1")
+        async with serving(transport, inbox, got):
+            await transport.send(inbox, {"n": 1}, dedup_id="n1")
             await got.wait_for(1, timeout=30)
-            toxiproxy.set_enabled(broker.proxy, False)
+            broker.set_link(False)
             try:
                 with pytest.raises(TransportError):
-                    await transport.send("accounts-b", {"n": 2}, dedup_id="n2")
+                    await transport.send(inbox, {"n": 2}, dedup_id="n2")
             finally:
-                toxiproxy.set_enabled(broker.proxy, True)
+                broker.set_link(True)
             started = time.monotonic()
-            await send_until_confirmed(transport, "accounts-b", {"n": 3}, dedup_id="n3", timeout=60)
+            await send_until_confirmed(transport, inbox, {"n": 3}, dedup_id="n3", timeout=60)
             await got.wait_contains({"n": 3}, timeout=60)
             print(f"{broker.name}: delivered again {time.monotonic() - started:.1f}s after the link healed")
         assert got.messages[0] == {"n": 1} and {"n": 3} in got.messages

@@ -24,7 +24,6 @@ import re
 from urllib.parse import urlsplit
 
 import nats
-import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -61,6 +60,13 @@ def decode(data: bytes) -> Message | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return message if isinstance(message, dict) else None
+
+
+def msg_id(inbox: str, dedup_id: str) -> str:
+    """The Nats-Msg-Id of a message. The stream de-duplicates across all its
+    subjects, so the id is scoped by inbox: the same decision sent to two
+    participants under one dedup_id must reach both."""
+    return f"{inbox}/{dedup_id}"
 
 
 def redelivery_delay(deliveries: int) -> float:
@@ -157,7 +163,7 @@ class NatsTransport(Transport):
         payload = json.dumps(message, separators=(",", ":")).encode()
         try:
             await js.publish(subject, payload, timeout=self.send_timeout, stream=self.stream,
-                             headers={"Nats-Msg-Id": dedup_id})
+                             headers={"Nats-Msg-Id": msg_id(inbox, dedup_id)})
         except Exception as e:  # timeout, no responders, disconnect: the caller retries
             raise TransportError(f"JetStream did not confirm message {dedup_id!r} "
                                  f"to {subject!r}: {e!r}") from e
