@@ -87,6 +87,18 @@ def generate(ops: int, directory: Path, seed: int = 1) -> None:
         s.write('},"coordinator":{"payments":' + json.dumps(payments) + "}}")
 
 
+def calibration_ns() -> float:
+    """CPU ns per iteration of a plain dict-lookup loop: how fast this machine is right now
+    (tens of ns on an idle modern core), so numbers from a busy machine can be read."""
+    d = {str(i): i for i in range(100_000)}
+    keys = list(d)
+    t = time.process_time()
+    for _ in range(5):
+        for k in keys:
+            d.get(k)
+    return (time.process_time() - t) / 500_000 * 1e9
+
+
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -119,6 +131,7 @@ def main() -> int:
     args = ap.parse_args()
     cols = ("ops", "gen_s", "load_s", "check_s", "mem_ops_s", "file_ops_s", "mem_ops_cpu_s",
             "file_ops_cpu_s", "peak_mib", "valid")
+    print(f"calibration: {calibration_ns():.0f} CPU ns per dict-lookup loop iteration")
     print("  ".join(f"{c:>14}" for c in cols))
     for size in sorted(int(s) for s in args.sizes.split(",")):
         r = bench(size, args.keep)

@@ -31,13 +31,14 @@ def check_agreement(history: list[Op], state: dict[str, Any],
     facts = facts or Facts.build(history, state)
     out = Findings(KINDS)  # type: ignore[arg-type]
     counts = {OpType.OK: 0, OpType.FAIL: 0, OpType.INFO: 0}
+    OK, FAIL = OpType.OK, OpType.FAIL
     for index, typ, pid in facts.completions:
         counts[typ] += 1
-        u = facts.uniform(pid)
+        u, _, certain = facts.summary(pid)
         if u == "committed":
-            if typ is not OpType.FAIL and facts.participants_of(pid)[1]:
+            if typ is not FAIL and certain:
                 continue  # fast path: ok or info, committed everywhere
-        elif u is not None and typ is not OpType.OK:
+        elif u is not None and typ is not OK:
             continue  # fast path: fail or info, committed nowhere
         ps, certain = facts.participants_of(pid)
         st = {p: facts.status(p, pid) for p in ps}

@@ -9,6 +9,7 @@ from harness.checkers.verdict import CheckOptions, Findings, Verdict
 from harness.model import Op
 
 NAME = "atomicity"
+_NOWHERE = frozenset({"aborted", ABSENT, "prepared"})
 KINDS = {
     "mixed-outcome": "violation",        # committed at some participants, aborted at others
     "missing-record": "violation",       # committed (or decided commit) but a participant never heard of it
@@ -26,11 +27,10 @@ def check_atomicity(history: list[Op], state: dict[str, Any],
     n = 0
     for pid in facts.payment_ids():
         n += 1
-        decision = (facts.coordinator.get(pid) or {}).get("decision")
-        u = facts.uniform(pid)
-        if u == "committed" and decision != "abort" and facts.participants_of(pid)[1]:
+        u, decision, certain = facts.summary(pid)
+        if u == "committed" and decision != "abort" and certain:
             continue  # fast path: committed everywhere
-        if u in ("aborted", ABSENT, "prepared") and decision != "commit":
+        if u in _NOWHERE and decision != "commit":
             continue  # fast path: committed nowhere
         ps, certain = facts.participants_of(pid)
         st = {p: facts.status(p, pid) for p in ps}

@@ -123,25 +123,38 @@ class Facts:
 
     def uniform(self, pid: str) -> str | None:
         """The one status all of a payment's participants share, or None if they differ
-        (or a participant is missing from the state). The fast path of the checkers:
-        almost every payment is uniformly committed or aborted."""
+        (or a participant is missing from the state)."""
+        return self.summary(pid)[0]
+
+    def summary(self, pid: str) -> tuple[str | None, str | None, bool]:
+        """(uniform status, coordinator decision, participants certain) in one lookup.
+
+        The checkers' fast path: almost every payment is uniformly committed or
+        aborted, and only the rest need a closer look.
+        """
         c = self.coordinator.get(pid)
-        ps = c.get("participants") if c is not None else None
+        if c is not None:
+            ps = c.get("participants")
+            decision = c.get("decision")
+        else:
+            ps = decision = None
         if ps is None:
-            ps = self.participants_of(pid)[0]
+            ps, certain = self.participants_of(pid)
+        else:
+            certain = True
         txns = self.txns
         u = None
         for p in ps:
             t = txns.get(p)
             if t is None:
-                return None
+                return None, decision, certain
             rec = t.get(pid)
             s = ABSENT if rec is None else rec["state"]
             if u is None:
                 u = s
             elif s != u:
-                return None
-        return u
+                return None, decision, certain
+        return u, decision, certain
 
     def statuses(self, pid: str) -> dict[str, str]:
         ps, _ = self.participants_of(pid)
