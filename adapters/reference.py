@@ -65,6 +65,7 @@ class ReferenceAdapter(Adapter):
         self.procs: dict[str, ManagedProcess] = {}
         self.urls: dict[str, str] = {}  # direct HTTP URL of each service
         self.client_url = ""
+        self.namespace = ""
         self.accounts: dict[str, int] = {}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -83,6 +84,7 @@ class ReferenceAdapter(Adapter):
             raise BadInput("the target needs at least two accounts")
         ctx.lab.ensure(self.broker)
         self.accounts = dict(ctx.accounts)
+        self.namespace = f"t{uuid.uuid4().hex[:10]}"  # broker inboxes are "<namespace>_<service>"
         ports = {name: free_port() for name, _ in SERVICES}
         self.urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
         links: list[Link] = []
@@ -95,7 +97,7 @@ class ReferenceAdapter(Adapter):
             **self.settings,
             "TXCHAOS_ACCOUNTS": json.dumps(self.accounts),
             "TXCHAOS_SHARDS": ",".join(SHARDS),
-            "TXCHAOS_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
+            "TXCHAOS_NAMESPACE": self.namespace,
             "TXCHAOS_DATA_DIR": str(ctx.run_dir / "target-data"),
             "TXCHAOS_TEST_MODE": "1",
             "TXCHAOS_SHARD_URLS": ",".join(shard_urls),

@@ -1,0 +1,77 @@
+"""Pure logic of the target and its adapter: failpoint specs, validation, answer mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.reference import classify, failpoint_action
+from harness.errors import BadInput
+from harness.model import Outcome
+from targets.payments.config import Config
+from targets.payments.failpoints import SpecError, parse
+from targets.payments.validate import validate_payment
+
+
+def test_failpoint_specs_parse_with_triggers():
+    armed = parse("after-vote=crash@2; after-log-decision=delay(200)%0.5;before-apply=error;after-log-payment")
+    by = {a.point: a for a in armed}
+    assert (by["after-vote"].action, by["after-vote"].nth) == ("crash", 2)
+    assert (by["after-log-decision"].delay_ms, by["after-log-decision"].nth,
+            by["after-log-decision"].probability) == (200, None, 0.5)
+    assert (by["before-apply"].action, by["before-apply"].nth) == ("error", 1)
+    assert by["after-log-payment"].action == "crash"
+
+
+@pytest.mark.parametrize("spec", ["nowhere=crash", "after-vote=explode", "after-vote=crash%2", "after-vote=delay(x)"])
+def test_bad_failpoint_specs_are_refused(spec):
+    with pytest.raises(SpecError):
+        parse(spec)
+
+
+def test_adapter_builds_specs_the_target_parses():
+    assert failpoint_action("delay", ms=150, nth=3) == "delay(150)@3"
+    assert parse(f"after-vote={failpoint_action('crash', probability=0.25)}")[0].probability == 0.25
+    with pytest.raises(BadInput):
+        failpoint_action("explode")
+
+
+ACCOUNTS = {"acct-01": 10, "acct-02": 10, "acct-03": 10}
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"from": "acct-01", "to": "acct-02", "amount": 1}, "missing"),
+    ({"id": "x", "from": "acct-01", "to": "nope", "amount": 1}, "unknown account"),
+    ({"id": "x", "from": "acct-01", "to": "acct-01", "amount": 1}, "same account"),
+    ({"id": "x", "from": "acct-01", "to": "acct-02", "amount": 0}, "positive"),
+    ({"id": "x", "from": "acct-01", "to": "acct-02", "amount": True}, "positive"),
+    ("text", "JSON object"),
+])
+def test_malformed_payments_have_a_reason(body, reason):
+    req, problem = validate_payment(body, ACCOUNTS)
+    assert req == {} and problem is not None and reason in problem
+
+
+def test_valid_payment_passes():
+    assert validate_payment({"id": "p", "from": "acct-01", "to": "acct-02", "amount": 3}, ACCOUNTS) == (
+        {"id": "p", "from": "acct-01", "to": "acct-02", "amount": 3}, None)
+
+
+def test_accounts_alternate_over_shards():
+    cfg = Config(name="coordinator", http_port=1, broker_url="amqp://x", data_dir=Path("/tmp"), accounts=ACCOUNTS)
+    assert [cfg.shard_of(a) for a in sorted(ACCOUNTS)] == ["accounts-a", "accounts-b", "accounts-a"]
+    assert cfg.participants_of("acct-01", "acct-02") == ["accounts-a", "accounts-b", "ledger", "notifications"]
+    assert cfg.participants_of("acct-01", "acct-03") == ["accounts-a", "ledger", "notifications"]
+
+
+@pytest.mark.parametrize("status, body, outcome", [
+    (200, {"status": "committed"}, Outcome.OK),
+    (409, {"status": "aborted", "reason": "insufficient-funds"}, Outcome.FAIL),
+    (400, {"error": "bad"}, Outcome.FAIL),
+    (202, {"status": "pending"}, Outcome.UNKNOWN),
+    (500, None, Outcome.UNKNOWN),
+    (200, {"status": "pending"}, Outcome.UNKNOWN),
+])
+def test_only_definite_answers_are_ok_or_fail(status, body, outcome):
+    assert classify(status, body).outcome == outcome
