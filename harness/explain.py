@@ -3,7 +3,7 @@
 The message names the invariant, the payments and participants, the faults
 that were active when the offending operations ran, and the exact command that
 reproduces the run. Its first line starts with "INVARIANT VIOLATED [name]" or
-"UNKNOWN [name]" so reports can tell a product defect from a broken lab
+"INVARIANT UNKNOWN [name]" so reports can tell a product defect from a broken lab
 (whose errors start with "INFRASTRUCTURE").
 """
 
@@ -71,7 +71,7 @@ def first_violation_time(run_dir: Path, checker: dict[str, Any]) -> float | None
 
 def explain(run_dir: Path, checker: dict[str, Any], *, command: str, seed: int) -> str:
     history = _history(run_dir)
-    head = "INVARIANT VIOLATED" if checker["valid"] is False else "UNKNOWN"
+    head = "INVARIANT VIOLATED" if checker["valid"] is False else "INVARIANT UNKNOWN"
     lines = [f"{head} [{checker['name']}]: {checker['summary']}", describe_violation(checker)]
     active: list[str] = []
     for i in _indexes(checker)[:20]:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from adapters.base import Adapter, TargetContext, Topology
 from adapters.registry import load_adapter
-from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, InfraError, TxchaosError
+from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, BadInput, InfraError, TxchaosError
 from harness.progress import Progress
 from harness.quiesce import quiesce
 
@@ -148,6 +148,8 @@ class _ObservedRecorder:
 def _run_dir(config: RunConfig, seed: int) -> Path:
     if config.out is not None:
         path = Path(config.out)
+        if (path / "history.jsonl").exists():
+            raise BadInput(f"{path} already holds a run; choose another --out (runs are never overwritten)")
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         suffix = f"-{config.mutant}" if config.mutant else ""
@@ -184,6 +186,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     recorder = HistoryRecorder(run_dir / "history.jsonl")
     counts: dict[str, int] = {}
     nemesis = None
+    failed = False
     run_meta: dict[str, Any] = {
         "target": config.target, "mutant": config.mutant, "faults": list(config.faults),
         "seed": seed, "duration": config.duration, "clients": config.clients,
@@ -226,9 +229,13 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
                 observer.checker(checker)
         (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
         counts = _count(recorder.ops)
+    except BaseException:
+        failed = True
+        _heal_quietly(nemesis)  # the run's own error is the one to report
+        raise
     finally:
-        if nemesis is not None:
-            nemesis.heal_all()
+        if nemesis is not None and not failed:
+            nemesis.heal_all()  # a no-op when healed; raises InfraError if it cannot heal
         recorder.close()
         with phases("stop target"):
             adapter.stop()
@@ -279,6 +286,13 @@ async def _chaos(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, s
         stop.set()
         await asyncio.gather(faults, ticker, return_exceptions=False)
         display.finish()
+
+
+def _heal_quietly(nemesis: Any) -> None:
+    if nemesis is None:
+        return
+    with contextlib.suppress(Exception):
+        nemesis.heal_all()
 
 
 def _count(ops: list[Any]) -> dict[str, int]:

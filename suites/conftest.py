@@ -40,6 +40,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("target", selected_targets(metafunc.config))
 
 
+def _dir_name(key: tuple[Any, ...]) -> str:
+    """A readable, unique directory name for a run key."""
+    import hashlib
+    import re
+
+    text = "-".join(str(k) for k in key if k)
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60]
+    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
 class ChaosRunner:
     """Runs chaos on the session's lab, once per distinct configuration."""
 
@@ -57,7 +67,7 @@ class ChaosRunner:
         full_key = (target, *key)
         if full_key not in self.cache:
             seed = self.seed if self.seed is not None else random.SystemRandom().randrange(1, 2**31)
-            name = "-".join(str(k) for k in full_key if k).replace("/", "_")[:80]
+            name = _dir_name(full_key)
             config = RunConfig(target=target, seed=seed, out=self.base / name,
                                duration=self.duration or duration or DEFAULT_DURATION, **options)
             try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from faults.schedule import FaultEvent, Schedule
 
-COORDINATOR_FAILPOINTS = ("after-log-payment", "after-send-prepare", "after-log-decision",
-                          "after-send-first-decision")
-PARTICIPANT_FAILPOINTS = ("after-persist-prepared", "after-vote", "after-apply-before-ack")
+COORDINATOR_FAILPOINTS = ("after-log-payment", "after-send-prepare", "before-log-decision",
+                          "after-log-decision", "after-send-first-decision")
+PARTICIPANT_FAILPOINTS = ("after-persist-prepared", "after-vote", "before-apply",
+                          "after-apply-before-ack")
 PARTICIPANTS = ("accounts-a", "accounts-b", "ledger", "notifications")
 
 
@@ -17,7 +18,7 @@ def crash_at(points: list[tuple[str, str]], *, start: float = 1.0, every: float 
     Each event arms the failpoint; the node dies when the next payment passes
     it and is started again when the event ends.
     """
-    events = [FaultEvent(at=start + i * every, duration=every * 0.8, fault="failpoint",
+    events = [FaultEvent(at=start + i * every, duration=round(every * 0.8, 3), fault="failpoint",
                          targets=(node,), params={"name": name, "action": "crash"})
               for i, (node, name) in enumerate(points)]
     return Schedule(seed=seed, events=events)

@@ -3,6 +3,7 @@ must then catch it. docs/reference-target.md explains each row."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from faults.schedule import FaultEvent, Schedule
@@ -19,7 +20,7 @@ class Exposure:
 def _crashes(node: str, failpoint: str, *, times: int = 3, every: float = 3.0,
              start: float = 1.0) -> Schedule:
     return Schedule(seed=None, events=[
-        FaultEvent(at=start + i * every, duration=every * 0.8, fault="failpoint",
+        FaultEvent(at=start + i * every, duration=round(every * 0.8, 3), fault="failpoint",
                    targets=(node,), params={"name": failpoint, "action": "crash"})
         for i in range(times)])
 
@@ -27,7 +28,7 @@ def _crashes(node: str, failpoint: str, *, times: int = 3, every: float = 3.0,
 def _on_participants(failpoint: str, *, every: float = 3.0) -> Schedule:
     nodes = ("accounts-a", "accounts-b", "accounts-a", "accounts-b")
     return Schedule(seed=None, events=[
-        FaultEvent(at=1.0 + i * every, duration=every * 0.8, fault="failpoint",
+        FaultEvent(at=1.0 + i * every, duration=round(every * 0.8, 3), fault="failpoint",
                    targets=(node,), params={"name": failpoint, "action": "crash"})
         for i, node in enumerate(nodes)])
 
@@ -51,3 +52,19 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
     Exposure("split-apply", _on_participants("mid-apply"), 14.0,
              ("conservation",)),
 ]}
+
+
+def baseline_schedule() -> tuple[Schedule, float]:
+    """Every distinct fault of the plan once, one after another: the run the
+    correct target must pass. Returns the schedule and the run's duration."""
+    seen: dict[tuple[str, tuple[str, ...], str], float] = {}
+    for exposure in PLAN.values():
+        for e in exposure.schedule.events:
+            key = (e.fault, e.targets, json.dumps(e.params, sort_keys=True))
+            seen[key] = max(seen.get(key, 0.0), e.duration)
+    events, at = [], 1.0
+    for (fault, targets, params), duration in sorted(seen.items()):
+        events.append(FaultEvent(at=at, duration=duration, fault=fault, targets=targets,
+                                 params=json.loads(params)))
+        at += duration + 0.6
+    return Schedule(seed=None, events=events), at + 1.0

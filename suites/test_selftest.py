@@ -15,7 +15,7 @@ import pytest
 
 from harness.explain import first_violation_time
 from suites.reporting import report_run
-from suites.selftest_plan import PLAN
+from suites.selftest_plan import PLAN, baseline_schedule
 from suites.verdicts import assert_all_invariants, violated
 
 
@@ -46,13 +46,15 @@ def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: st
 
 
 @pytest.mark.selftest
-@pytest.mark.parametrize("schedule_of", sorted(PLAN))
-def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, target: str,
-                                               schedule_of: str) -> None:
-    plan = PLAN[schedule_of]
-    key = ("correct", json.dumps(plan.schedule.to_json(), sort_keys=True))
+def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, target: str) -> None:
+    """Every fault the mutants are exposed with, in one run of the correct target:
+    a harness that flagged these would be crying wolf."""
+    if "failpoints" not in adapter_class.capabilities:
+        pytest.skip(f"{target} offers no failpoints")
+    schedule, duration = baseline_schedule()
     with report_run(target=target, family="selftest-baseline", invariant="all") as observer:
-        result, made = chaos_runner.run(target, key=key, schedule=plan.schedule,
-                                        duration=plan.duration, observer=observer)
+        result, made = chaos_runner.run(target, key=("correct", "selftest-faults"), schedule=schedule,
+                                        duration=duration, observer=observer)
         observer.attach(result, made=made, invariant="all")
+    assert result.counts["ok"] > 0, f"no payment committed during the run: {result.counts}"
     assert_all_invariants(result)

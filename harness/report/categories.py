@@ -26,10 +26,10 @@ __all__ = ["INVARIANTS", "CATEGORIES", "violation_message", "unknown_message",
 
 # Canonical invariant names (checker names); aliases map other spellings onto them.
 INVARIANTS = ("atomicity", "client-agreement", "exactly-once", "conservation",
-              "no-negative-balance", "resolution")
+              "no-negative", "resolution")
 _ALIASES = {"agreement": "client-agreement", "lost": "client-agreement",
             "duplicates": "exactly-once", "once": "exactly-once",
-            "negative-balance": "no-negative-balance", "liveness": "resolution",
+            "negative-balance": "no-negative", "no-negative-balance": "no-negative", "liveness": "resolution",
             "in-doubt": "resolution"}
 
 _TYPE = r"^(?:[\w.]+: )?"
@@ -57,7 +57,7 @@ CATEGORIES: tuple[Category, ...] = (
              "A participant applied a payment's effect more than once (or a committed one never)."),
     Category("Money not conserved", _inv("conservation"), ("failed",),
              "Balances do not sum to the initial total, or do not match the committed transfers."),
-    Category("Negative balance", _inv("no-negative-balance"), ("failed",),
+    Category("Negative balance", _inv("no-negative"), ("failed",),
              "An account went below zero on a target that promises it cannot."),
     Category("Stuck in doubt", _inv("resolution"), ("failed",),
              "A payment stayed prepared (in doubt) past the bound after all faults healed."),

@@ -19,7 +19,7 @@ EXPECTED = {
     "client-agreement": "Payment lost",
     "exactly-once": "Applied twice",
     "conservation": "Money not conserved",
-    "no-negative-balance": "Negative balance",
+    "no-negative": "Negative balance",
     "resolution": "Stuck in doubt",
 }
 PREFIXES = ["", "AssertionError: ", "Failed: ", "harness.errors.BadInput: "]
