@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,8 @@ def _down(args: argparse.Namespace) -> int:
     if not names or names >= set(state.get("services", {})):
         stopped = registry.kill_lab(lab_dir)
         path.unlink(missing_ok=True)
+        for service in SERVICES:  # data and logs of the lab; the dir itself may be the user's
+            shutil.rmtree(args.dir / service, ignore_errors=True)
         print(f"lab down: stopped {', '.join(stopped) or 'nothing'}")
         return 0
     groups = registry.lab_pgids(lab_dir)
