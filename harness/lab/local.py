@@ -16,12 +16,32 @@ from harness.errors import InfraError
 from harness.lab import binaries, probes
 from harness.lab.ports import free_port, port_open
 from harness.lab.types import Endpoint
-from harness.procs import ManagedProcess, ServiceStartError, log_tail
+from harness.procs import ManagedProcess, ServiceStartError
 
 __all__ = ["LocalService", "NatsService", "RabbitMQService", "ToxiproxyService"]
 
 _IN_USE = ("address already in use", "eaddrinuse", "bindexception", "address in use")
 _ATTEMPTS = 3
+
+
+def _read_log(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4 * 1024 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _excerpt(log: str, errors: int = 8, tail: int = 12) -> str:
+    """The log's first error lines (the cause; a JVM's tail is its shutdown noise) and its end."""
+    lines = log.splitlines()
+    marks = (" ERROR ", "FATAL", "Exception", "[error]", "error:", "BOOT FAILED")
+    first = [ln for ln in lines if any(m in ln for m in marks)][:errors]
+    parts = []
+    if first:
+        parts.append("first errors in the log:\n" + "\n".join(first))
+    parts.append("last lines of the log:\n" + ("\n".join(lines[-tail:]) or "(empty)"))
+    return "\n".join(parts)
 
 
 class LocalService(ABC):
@@ -63,10 +83,11 @@ class LocalService(ABC):
                 return
             except ServiceStartError as e:
                 self.stop()
-                text = (str(e) + log_tail(self.log_path, 60)).lower()
-                if attempt < _ATTEMPTS and any(p in text for p in _IN_USE):
+                log = _read_log(self.log_path)
+                if attempt < _ATTEMPTS and any(p in log.lower() for p in _IN_USE):
                     continue
-                raise InfraError(f"{self.name} failed to start: {e}") from None
+                first_line = str(e).splitlines()[0]
+                raise InfraError(f"{self.name} failed to start: {first_line}\n{_excerpt(log)}") from None
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
