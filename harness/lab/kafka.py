@@ -124,7 +124,9 @@ class KafkaService(LocalService):
         return [self._proc("", argv, ready, timeout=90, stop_timeout=10)]
 
     def _format(self, jars: Path, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # argparse would read a leading "-" as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         argv = self._jvm(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
         with open(self.log_path, "ab") as log:
             try:
