@@ -194,9 +194,16 @@ class ReferenceAdapter(Adapter):
         return list(ALL_POINTS)
 
     async def arm_failpoint(self, node: str, name: str, action: str = "crash", **params: Any) -> None:
-        """Arm `name` on `node`. params: ms (delay), nth (fire on the n-th hit) or probability."""
+        """Arm `name` on `node`. params: ms (delay), nth (fire on the n-th hit) or probability.
+
+        Action "off" disarms every failpoint of the node, so one that did not fire
+        during its fault window cannot crash the node after healing. It uses a
+        plain blocking request in a thread: healing runs outside the run's loop."""
         if node not in self.urls:
             raise BadInput(f"no node {node!r}; nodes: {', '.join(self.urls)}")
+        if action == "off":
+            await asyncio.to_thread(_disarm, f"{self.urls[node]}/admin/failpoints")
+            return
         allowed = COORDINATOR_POINTS if node == "coordinator" else PARTICIPANT_POINTS
         if name not in allowed:
             raise BadInput(f"{node} has no failpoint {name!r}; it has {', '.join(allowed)}")
@@ -205,6 +212,12 @@ class ReferenceAdapter(Adapter):
                                      timeout=aiohttp.ClientTimeout(total=5)) as r:
             if r.status != 200:
                 raise BadInput(f"{node} refused failpoint {spec!r}: {(await r.text()).strip()}")
+
+
+def _disarm(url: str) -> None:
+    request = urllib.request.Request(url, method="DELETE")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
 
 
 def failpoint_action(action: str, *, ms: int | None = None, nth: int | None = None,

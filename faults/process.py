@@ -8,6 +8,8 @@ them in a worker thread.
 
 from __future__ import annotations
 
+import asyncio
+
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -66,6 +68,17 @@ def restart(node: Node) -> Injection:
     return Injection("restart", (node.name,), lambda: ensure_running(node))
 
 
+def _run_in_own_loop(make: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def main() -> Any:
+        return await make()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result(timeout)
+
+
 async def failpoint(node: Node, arm: ArmFailpoint | None, name: str, action: str = "crash",
                     **params: Any) -> Injection:
     """Arm failpoint `name` on the node; healing restarts the node if the failpoint crashed it."""
@@ -74,6 +87,13 @@ async def failpoint(node: Node, arm: ArmFailpoint | None, name: str, action: str
     await arm(node.name, name, action, **params)
 
     def undo() -> None:
+        # Disarm first: a failpoint that did not fire in its window must not
+        # crash the node after healing. A dead node restarts disarmed anyway.
+        if node.process is not None and node.process.alive:
+            try:
+                _run_in_own_loop(lambda: arm(node.name, name, "off"))
+            except Exception:
+                pass  # it may have died just now; ensure_running covers that
         if node.process is not None:
             ensure_running(node)
 
