@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
+from targets.payments.transport.serving import ServingTasks, quietly
 from targets.payments.transport.base import Handler, Message, Transport, TransportError
 
 __all__ = ["KafkaTransport"]
@@ -89,8 +90,7 @@ class KafkaTransport(Transport):
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         self._known_topics: set[str] = set()
-        self._closed = asyncio.Event()
-        self._serving: set[asyncio.Task[None]] = set()
+        self._tasks = ServingTasks()
 
     # -- names ---------------------------------------------------------------
     def topic(self, inbox: str) -> str:
@@ -121,7 +121,7 @@ class KafkaTransport(Transport):
             try:
                 await asyncio.wait_for(producer.start(), self.send_timeout)
             except Exception as e:
-                await _quietly(producer.stop())
+                await quietly(producer.stop())
                 raise TransportError(f"Kafka at {self.bootstrap} unreachable: {e!r}") from e
             self._producer = producer
             return producer
@@ -146,12 +146,12 @@ class KafkaTransport(Transport):
         except Exception as e:
             raise TransportError(f"cannot create Kafka topic {topic!r} at {self.bootstrap}: {e!r}") from e
         finally:
-            await _quietly(admin.close())
+            await quietly(admin.close())
         self._known_topics.add(topic)
 
     # -- sending -------------------------------------------------------------
     async def send(self, inbox: str, message: Message, *, dedup_id: str) -> None:
-        if self._closed.is_set():
+        if self._tasks.closed:
             raise TransportError("transport is closed")
         topic = self.topic(inbox)
         await self.ensure_topic(topic)
@@ -168,12 +168,10 @@ class KafkaTransport(Transport):
     # -- serving -------------------------------------------------------------
     async def serve(self, inbox: str, handler: Handler, *, ack_before_handling: bool = False) -> None:
         topic = self.topic(inbox)
-        task = asyncio.current_task()
-        if task is not None:
-            self._serving.add(task)
+        task = self._tasks.track()
         backoff = _Backoff()
         try:
-            while not self._closed.is_set():
+            while not self._tasks.closed:
                 consumer: AIOKafkaConsumer | None = None
                 try:
                     await self.ensure_topic(topic)
@@ -186,13 +184,12 @@ class KafkaTransport(Transport):
                     raise
                 except Exception as e:
                     log.warning("kafka consumer of %s failed (%r); reconnecting", topic, e)
-                    await self._sleep(backoff.next())
+                    await self._tasks.pause(backoff.next())
                 finally:
                     if consumer is not None:
-                        await _quietly(consumer.stop())
+                        await quietly(consumer.stop())
         finally:
-            if task is not None:
-                self._serving.discard(task)
+            self._tasks.untrack(task)
 
     def _new_consumer(self, inbox: str) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -220,7 +217,7 @@ class KafkaTransport(Transport):
         still only redelivers messages, never skips one.
         """
         failures = _Backoff(first=0.2, cap=2.0)
-        while not self._closed.is_set():
+        while not self._tasks.closed:
             batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():
                 done: int | None = None  # offset after the last handled record
@@ -230,7 +227,7 @@ class KafkaTransport(Transport):
                             await consumer.commit({tp: done})
                             done = None
                         consumer.seek(tp, record.offset)
-                        await self._sleep(failures.next())
+                        await self._tasks.pause(failures.next())
                         break  # the rest of this batch comes again after the seek
                     failures.reset()
                     done = record.offset + 1
@@ -256,31 +253,10 @@ class KafkaTransport(Transport):
             return ack_before_handling  # a committed record is not retried: that is the mutant
         return True
 
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._closed.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
-
     # -- closing -------------------------------------------------------------
     async def close(self) -> None:
-        self._closed.set()
-        current = asyncio.current_task()
-        pending = [t for t in self._serving if t is not current]
-        if pending:
-            _done, still = await asyncio.wait(pending, timeout=10)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=5)
+        await self._tasks.close()
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await _quietly(producer.stop())
+            await quietly(producer.stop())
 
-
-async def _quietly(awaitable: object) -> None:
-    """Await a shutdown step whose failure must not hide the real outcome."""
-    try:
-        await asyncio.wait_for(awaitable, 10)  # type: ignore[arg-type]
-    except Exception:
-        pass

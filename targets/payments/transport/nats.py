@@ -30,6 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
+from targets.payments.transport.serving import ServingTasks, quietly
 from targets.payments.transport.base import Handler, Message, Transport, TransportError
 
 __all__ = ["NatsTransport"]
@@ -86,8 +87,7 @@ class NatsTransport(Transport):
         self._js: JetStreamContext | None = None
         self._lock = asyncio.Lock()
         self._stream_ready = False
-        self._closed = asyncio.Event()
-        self._serving: set[asyncio.Task[None]] = set()
+        self._tasks = ServingTasks()
 
     # -- names ---------------------------------------------------------------
     def subject(self, inbox: str) -> str:
@@ -106,7 +106,7 @@ class NatsTransport(Transport):
 
     async def _jetstream(self) -> JetStreamContext:
         async with self._lock:
-            if self._closed.is_set():
+            if self._tasks.closed:
                 raise TransportError("transport is closed")
             if self._nc is None or self._nc.is_closed:
                 self._nc, self._js, self._stream_ready = await self._open(), None, False
@@ -171,12 +171,10 @@ class NatsTransport(Transport):
     # -- serving -------------------------------------------------------------
     async def serve(self, inbox: str, handler: Handler, *, ack_before_handling: bool = False) -> None:
         subject, durable = self.subject(inbox), self.durable(inbox)
-        task = asyncio.current_task()
-        if task is not None:
-            self._serving.add(task)
+        task = self._tasks.track()
         wait = 0.1
         try:
-            while not self._closed.is_set():
+            while not self._tasks.closed:
                 sub = None
                 try:
                     js = await self._jetstream()
@@ -190,18 +188,17 @@ class NatsTransport(Transport):
                     raise
                 except Exception as e:
                     log.warning("nats consumer of %s failed (%r); resubscribing", subject, e)
-                    await self._sleep(wait)
+                    await self._tasks.pause(wait)
                     wait = min(2.0, wait * 2)
                 finally:
                     if sub is not None:
-                        await _quietly(sub.unsubscribe())
+                        await quietly(sub.unsubscribe())
         finally:
-            if task is not None:
-                self._serving.discard(task)
+            self._tasks.untrack(task)
 
     async def _consume(self, sub: JetStreamContext.PullSubscription, handler: Handler,
                        ack_before_handling: bool) -> None:
-        while not self._closed.is_set():
+        while not self._tasks.closed:
             try:
                 msgs = await sub.fetch(FETCH_BATCH, timeout=1)
             except asyncio.TimeoutError:  # also nats.errors.TimeoutError: nothing new
@@ -224,7 +221,7 @@ class NatsTransport(Transport):
         while True:
             await asyncio.sleep(ACK_WAIT / 3)
             for msg in list(pending):
-                await _quietly(msg.in_progress())
+                await quietly(msg.in_progress())
 
     async def _handle(self, msg: Msg, handler: Handler, ack_before_handling: bool) -> None:
         message = decode(msg.data)
@@ -249,31 +246,10 @@ class NatsTransport(Transport):
         if not ack_before_handling:
             await msg.ack()
 
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._closed.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
-
     # -- closing -------------------------------------------------------------
     async def close(self) -> None:
-        self._closed.set()
-        current = asyncio.current_task()
-        pending = [t for t in self._serving if t is not current]
-        if pending:
-            _done, still = await asyncio.wait(pending, timeout=10)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=5)
+        await self._tasks.close()
         if self._nc is not None:
             nc, self._nc, self._js = self._nc, None, None
-            await _quietly(nc.close())
+            await quietly(nc.close())
 
-
-async def _quietly(awaitable: object) -> None:
-    """Await a shutdown or keep-alive step whose failure must not hide the real outcome."""
-    try:
-        await asyncio.wait_for(awaitable, 10)  # type: ignore[arg-type]
-    except Exception:
-        pass
