@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<target>-seed<N>)")
     p.add_argument("--lab", default="local", help="local (start services here), external (TXCHAOS_* variables) or a lab file")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
+    p.add_argument("--alluredir", type=Path, default=None, metavar="DIR",
+                   help="also write Allure results of the run into DIR (one test per checker); "
+                        "build the report with `txchaos report DIR`")
     p.set_defaults(handler=handle)
 
 
@@ -58,6 +62,14 @@ def handle(args: argparse.Namespace) -> int:
         print(f"txchaos: no --seed given; using seed {config.seed}", file=sys.stderr)
     result = run_chaos(config, progress=not args.quiet)
     print_result(result)
+    if args.alluredir is not None:
+        from harness.report.standalone import write_results
+
+        written = write_results(result.run_dir, args.alluredir,
+                                info={"option.target": config.target, "option.seed": result.seed,
+                                      "option.faults": ",".join(config.faults) or "none"})
+        print(f"allure results: {len(written)} tests in {args.alluredir}")
+        print(f"build the report: txchaos report {shlex.quote(str(args.alluredir))} --out allure-report")
     return result.exit_code
 
 
