@@ -30,12 +30,12 @@ from harness.report.ops import fault_label
 from harness.report.rundir import RunData, load_run
 from harness.report.secrets import mask
 
-__all__ = ["write_results", "test_name"]
+__all__ = ["write_results", "result_name"]
 
 _STATUS = {True: Status.PASSED, False: Status.FAILED}
 
 
-def test_name(invariant: str, faults: list[str], target: str) -> str:
+def result_name(invariant: str, faults: list[str], target: str) -> str:
     """'atomicity holds under kill,partition on rabbitmq' — the title of one result."""
     return f"{invariant} holds under {_family(faults)} on {target}"
 
@@ -133,7 +133,7 @@ def _result(run: RunData, invariant: str, status: str, message: str | None,
     steps = _steps(run, base)
     family = _family(faults)
     return TestResult(
-        uuid=str(uuid.uuid4()), name=mask(test_name(invariant, faults, target)),
+        uuid=str(uuid.uuid4()), name=mask(result_name(invariant, faults, target)),
         fullName=mask(f"txchaos.run.{target}.{family}.{invariant}"),
         historyId=_history_id(target, invariant, family, mutant or "none"),
         testCaseId=_history_id(target, invariant, family),
