@@ -42,6 +42,7 @@ def main() -> int:
                 for seed in range(1, args.seeds + 1):
                     result = run_chaos(RunConfig(target=target, mutant=mutant, seed=seed,
                                                  schedule=plan.schedule, duration=plan.duration,
+                                                 quiesce_timeout=plan.quiesce,
                                                  out=root / f"{target}-{mutant}-{seed}"), lab=lab)
                     caught = [c for c in result.verdict["checkers"]
                               if c["valid"] is False and c["name"] in plan.expected]

@@ -62,10 +62,22 @@ def _indexes(checker: dict[str, Any]) -> list[int]:
     return sorted(set(found))
 
 
+def _payments(checker: dict[str, Any]) -> set[str]:
+    return {str(ex["payment"]) for ev in (checker.get("evidence") or {}).values()
+            for ex in ev.get("examples", []) if ex.get("payment")}
+
+
 def first_violation_time(run_dir: Path, checker: dict[str, Any]) -> float | None:
-    """Seconds from the start of the run to the first operation in the evidence."""
+    """Seconds from the start of the run to the first operation in the evidence.
+
+    Evidence read from the final state names payments rather than history
+    indexes; then the invocation of the earliest such payment counts."""
     history = _history(run_dir)
     times = [history[i]["time"] for i in _indexes(checker) if 0 <= i < len(history)]
+    if not times:
+        wanted = _payments(checker)
+        times = [op["time"] for op in history if op.get("type") == "invoke"
+                 and isinstance(op.get("value"), dict) and op["value"].get("id") in wanted]
     return min(times) / 1e9 if times else None
 
 

@@ -15,6 +15,7 @@ class Exposure:
     schedule: Schedule
     duration: float
     expected: tuple[str, ...]  # any of these checkers judging the run violated counts
+    quiesce: float = 15.0  # the resolution bound: the target resolves doubt within ~8 s
 
 
 def _crashes(node: str, failpoint: str, *, times: int = 3, every: float = 3.0,

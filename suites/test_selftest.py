@@ -30,7 +30,7 @@ def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: st
                     mutant=mutant) as observer:
         result, made = chaos_runner.run(target, key=("mutant", mutant), mutant=mutant,
                                         schedule=plan.schedule, duration=plan.duration,
-                                        observer=observer)
+                                        quiesce_timeout=plan.quiesce, observer=observer)
         observer.attach(result, made=made, invariant=",".join(plan.expected))
     caught = [c for c in violated(result) if c["name"] in plan.expected]
     cell = {"detected": bool(caught), "by": [c["name"] for c in violated(result)],
@@ -54,7 +54,7 @@ def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, targ
     schedule, duration = baseline_schedule()
     with report_run(target=target, family="selftest-baseline", invariant="all") as observer:
         result, made = chaos_runner.run(target, key=("correct", "selftest-faults"), schedule=schedule,
-                                        duration=duration, observer=observer)
+                                        duration=duration, quiesce_timeout=15.0, observer=observer)
         observer.attach(result, made=made, invariant="all")
     assert result.counts["ok"] > 0, f"no payment committed during the run: {result.counts}"
     assert_all_invariants(result)
