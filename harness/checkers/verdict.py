@@ -115,6 +115,7 @@ class Findings:
             summary = ok_summary
         else:
             wanted = "violation" if valid is False else "unknown"
-            parts = [f"{e.count} {k}" for k, e in self.evidence.items() if e.severity == wanted]
-            summary = ("VIOLATED: " if valid is False else "UNDECIDED: ") + ", ".join(parts)
+            parts = [f"{e.count} {k.replace('-', ' ')}" for k, e in self.evidence.items()
+                     if e.severity == wanted]
+            summary = ", ".join(parts) + ("" if valid is False else " (cannot decide)")
         return Verdict(checker, valid, summary, self.evidence)
