@@ -67,6 +67,12 @@ def _payments(checker: dict[str, Any]) -> set[str]:
             for ex in ev.get("examples", []) if ex.get("payment")}
 
 
+def _invocations(history: list[dict[str, Any]], payments: set[str]) -> list[int]:
+    """History indexes of the invocations (and completions) of `payments`."""
+    return [i for i, op in enumerate(history) if isinstance(op.get("value"), dict)
+            and op["value"].get("id") in payments and op.get("process") != "nemesis"]
+
+
 def first_violation_time(run_dir: Path, checker: dict[str, Any]) -> float | None:
     """Seconds from the start of the run to the first operation in the evidence.
 
@@ -75,9 +81,7 @@ def first_violation_time(run_dir: Path, checker: dict[str, Any]) -> float | None
     history = _history(run_dir)
     times = [history[i]["time"] for i in _indexes(checker) if 0 <= i < len(history)]
     if not times:
-        wanted = _payments(checker)
-        times = [op["time"] for op in history if op.get("type") == "invoke"
-                 and isinstance(op.get("value"), dict) and op["value"].get("id") in wanted]
+        times = [history[i]["time"] for i in _invocations(history, _payments(checker))]
     return min(times) / 1e9 if times else None
 
 
@@ -85,8 +89,9 @@ def explain(run_dir: Path, checker: dict[str, Any], *, command: str, seed: int) 
     history = _history(run_dir)
     head = "INVARIANT VIOLATED" if checker["valid"] is False else "INVARIANT UNKNOWN"
     lines = [f"{head} [{checker['name']}]: {checker['summary']}", describe_violation(checker)]
+    indexes = _indexes(checker) or _invocations(history, _payments(checker))
     active: list[str] = []
-    for i in _indexes(checker)[:20]:
+    for i in indexes[:20]:
         if 0 <= i < len(history):
             active.extend(a for a in faults_active_at(history, history[i]["time"]) if a not in active)
     injected = sorted({_describe_fault(v) for _, _, v in fault_windows(history)})

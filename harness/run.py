@@ -210,6 +210,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
                     generate(seed, families=config.faults, duration=config.duration,
                              topology=topology, intensity=config.intensity))
         schedule.dump(run_dir / "schedule.json")
+        run_meta["faults"] = sorted({e.fault for e in schedule.events})
         observed = _ObservedRecorder(recorder, observer)
         arm = adapter.arm_failpoint if "failpoints" in adapter_cls.capabilities else None
         nemesis = Nemesis(topology, toxiproxy_url=lab.toxiproxy_url, recorder=observed,
