@@ -43,9 +43,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+    _check_options(config)
     # SIGTERM (CI timeouts, `kill`) must unwind like Ctrl-C so faults heal.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+def _check_options(config: pytest.Config) -> None:
+    """Bad --faults or --target values are usage errors, before anything starts."""
+    from harness.errors import BadInput
+
+    faults = config.getoption("--faults", None)
+    if faults:
+        from faults.catalog import family
+
+        for name in faults.split(","):
+            if name.strip():
+                try:
+                    family(name.strip())
+                except BadInput as e:
+                    raise pytest.UsageError(f"--faults: {e}") from None
+    for item in config.getoption("--target", None) or []:
+        from adapters.registry import load_adapter
+
+        for name in item.split(","):
+            if name.strip() and name.strip() != "all":
+                try:
+                    load_adapter(name.strip())
+                except BadInput as e:
+                    raise pytest.UsageError(f"--target: {e}") from None
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
