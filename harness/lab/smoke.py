@@ -1,6 +1,7 @@
 """A smoke check of a running lab: every broker answers through a proxy of its own.
 
-Used by `scripts/chaos` until the chaos run exists:
+For a lab brought up with `txchaos lab up` (e.g. before pointing a pytest
+session at it with `--lab .txchaos/lab/state.json`):
 `python -m harness.lab.smoke STATE_FILE` exits 0 when every broker of the lab
 answers its protocol handshake through a fresh Toxiproxy proxy (and Kafka
 advertises that proxy, not its own port), else prints why and exits 3.
