@@ -28,7 +28,11 @@ class WorkloadSpec:
     `overdraft_share` of transfers ask for more than all the money in the bank, so
     they must fail for lack of funds whatever the balances are. `rate` is total
     operations per second over all clients (None: as fast as the target answers);
-    `ops` caps the number of operations (None: until stopped).
+    `ops` caps the number of operations (None: until stopped). After an unknown
+    outcome a client waits `backoff_s`, doubling up to `max_backoff_s` while
+    outcomes stay unknown, as a real client would: without it a crashed
+    coordinator turns every client into a tight loop of refused requests that
+    floods the history and proves nothing more.
     """
 
     accounts: int = 8
@@ -39,6 +43,8 @@ class WorkloadSpec:
     max_amount: int = 30
     rate: float | None = None
     ops: int | None = None
+    backoff_s: float = 0.05
+    max_backoff_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.accounts < 2:
@@ -53,6 +59,8 @@ class WorkloadSpec:
                 raise BadInput(f"{name} must be between 0 and 1, got {v}")
         if self.rate is not None and self.rate <= 0:
             raise BadInput(f"rate must be positive (ops/s), got {self.rate}")
+        if self.backoff_s < 0 or self.max_backoff_s < self.backoff_s:
+            raise BadInput("backoff_s must be >= 0 and max_backoff_s >= backoff_s")
         if self.ops is not None and self.ops < 0:
             raise BadInput(f"ops must be >= 0, got {self.ops}")
 
@@ -115,6 +123,7 @@ class _Shared:
     """State the concurrent clients share: generator, op budget, rate limit, processes."""
 
     def __init__(self, spec: WorkloadSpec, seed: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.spec = spec
         self.gen = TransferGenerator(spec, seed)
         self.remaining = spec.ops
         self.interval = 1.0 / spec.rate if spec.rate else 0.0
@@ -168,8 +177,18 @@ def _record(recorder: HistoryRecorder, inv: Op, result: OpResult) -> bool:
     return True
 
 
+async def _backoff(stop: asyncio.Event, seconds: float) -> None:
+    if seconds > 0:
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
 async def _one_client(client: Any, recorder: HistoryRecorder, shared: _Shared,
                       process: int, stop: asyncio.Event) -> None:
+    spec = shared.spec
+    backoff = spec.backoff_s
     while not stop.is_set():
         await shared.pace()
         if stop.is_set():
@@ -191,10 +210,15 @@ async def _one_client(client: Any, recorder: HistoryRecorder, shared: _Shared,
             raise
         except Exception as e:  # noqa: BLE001 - any client error is an unknown outcome
             recorder.complete(inv, OpType.INFO, error=f"{type(e).__name__}: {e}")
+            retired = True
+        else:
+            retired = _record(recorder, inv, result)
+        if retired:
             process = shared.new_process()
-            continue
-        if _record(recorder, inv, result):
-            process = shared.new_process()
+            await _backoff(stop, backoff)
+            backoff = min(backoff * 2, spec.max_backoff_s)
+        else:
+            backoff = spec.backoff_s
 
 
 async def run_clients(client: Any, recorder: HistoryRecorder, spec: WorkloadSpec, seed: int,

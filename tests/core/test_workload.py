@@ -88,8 +88,11 @@ def test_run_clients_ops_budget_and_info_retires_process() -> None:
     infos = [o for o in ops if o.type is OpType.INFO]
     assert any(o.error == "timeout" for o in infos)
     assert any(o.error and o.error.startswith("ConnectionError") for o in infos)
-    # every info retires its process: the number of processes is clients + infos
-    assert len({o.process for o in ops}) == 3 + len(infos)
+    # every info retires its process: clients + infos processes, less those retired
+    # by a client's last operation (one at most per client), which never invoke
+    assert 3 + len(infos) - 3 <= len({o.process for o in ops}) <= 3 + len(infos)
+    for info in infos:
+        assert not any(o.process == info.process and o.index > info.index for o in ops)
     fails = [o for o in ops if o.type is OpType.FAIL]
     assert fails and all(o.error == "insufficient-funds" for o in fails)
     reads = [o for o in ops if o.f == "read" and o.type is OpType.OK]
@@ -149,3 +152,17 @@ def test_ok_read_without_balances_is_recorded_as_info() -> None:
     assert reads and all(o.type is OpType.INFO for o in reads)
     assert "without balances" in reads[0].error
     validate_history(rec.ops)
+
+
+def test_clients_back_off_while_outcomes_stay_unknown() -> None:
+    """A target that only times out must not be hammered in a tight loop."""
+    def ops_in_one_second(backoff_s: float) -> int:
+        spec = WorkloadSpec(clients=1, read_share=0.0, backoff_s=backoff_s, max_backoff_s=0.4)
+        bank = FakeBank(initial_balances(spec), raise_every=1)  # every transfer errors
+        rec = HistoryRecorder()
+        asyncio.run(run_clients(bank, rec, spec, seed=3, until=1.0))
+        return sum(o.type is OpType.INVOKE for o in rec.ops)
+
+    backed_off = ops_in_one_second(0.05)  # waits 0.05, 0.1, 0.2, 0.4, 0.4 ...
+    assert 3 <= backed_off <= 6
+    assert ops_in_one_second(0.0) > 50 * backed_off
