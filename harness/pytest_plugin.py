@@ -21,7 +21,7 @@ MARKERS = {
     "nightly": "long randomized chaos campaigns; not part of the default run",
     "crashpoints": "crashes at named 2PC failpoints",
     "selftest": "proves txchaos catches every seeded bug (mutant) of the reference targets",
-    "docker": "needs a Docker engine (started by the lab)",
+    "docker": "needs a Docker engine (a private dockerd the tests start from docker.io)",
 }
 
 
