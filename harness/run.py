@@ -169,9 +169,15 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     from harness.lab import Lab
     from harness.workload import WorkloadSpec, initial_balances
 
+    from faults.catalog import family
+
     adapter_cls = load_adapter(config.target)
-    if config.mutant and "mutants" not in adapter_cls.capabilities:
-        raise InfraError(f"target {config.target!r} has no mutants")
+    for fault in config.faults:
+        family(fault)  # BadInput listing the valid faults, before anything starts
+    adapter: Adapter = adapter_cls()
+    if config.mutant and config.mutant not in adapter.mutants():
+        raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "
+                       f"its mutants: {', '.join(adapter.mutants()) or 'none'}")
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(1, 2**31)
     run_dir = _run_dir(config, seed)
     observer = observer or _SilentObserver()
@@ -182,7 +188,6 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     own_lab = lab is None
     if own_lab:
         lab = Lab.from_option(config.lab, root=run_dir / "lab")
-    adapter: Adapter = adapter_cls()
     recorder = HistoryRecorder(run_dir / "history.jsonl")
     counts: dict[str, int] = {}
     nemesis = None
@@ -255,7 +260,7 @@ async def _live(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, sp
     sessions belong to the loop that made them)."""
     try:
         with phases("workload and faults", seed=seed, duration=config.duration,
-                    faults=",".join(config.faults)):
+                    faults=",".join(sorted({e.fault for e in schedule.events})) or "none"):
             await _chaos(adapter, recorder, nemesis, schedule, spec, seed, config, progress)
         with phases("heal"):
             await asyncio.to_thread(nemesis.heal_all)
