@@ -238,6 +238,8 @@ async def run_clients(client: Any, recorder: HistoryRecorder, spec: WorkloadSpec
     tasks = [asyncio.create_task(_one_client(client, recorder, shared, p, stop),
                                  name=f"txchaos-client-{p}") for p in range(spec.clients)]
     all_done = asyncio.ensure_future(asyncio.gather(*tasks))
+    # Interrupted runs cancel the clients; the outcome is read below, not here.
+    all_done.add_done_callback(lambda f: f.cancelled() or f.exception())
     stopper: asyncio.Future[Any]
     if isinstance(until, asyncio.Event):
         stopper = asyncio.ensure_future(until.wait())

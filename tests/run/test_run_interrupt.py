@@ -1,0 +1,56 @@
+"""Ctrl-C in the middle of a chaos run heals every fault and stops every process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--target", "nats",
+                             "--faults", "pause", "--intensity", "1", "--duration", "60",
+                             "--seed", "5", "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    history = out / "history.jsonl"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if history.is_file() and '"nemesis"' in history.read_text():
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        raise AssertionError("no fault started within 90 s")
+    paused = [line for line in history.read_text().splitlines() if '"nemesis"' in line]
+    assert '"start"' in paused[-1]  # interrupted while a fault is in force
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    leftovers = _processes_mentioning(str(out))
+    assert leftovers == [], leftovers
+    assert not list((out / "pids").glob("*.pid")) if (out / "pids").is_dir() else True
+    starts = history.read_text().count('"f":"start"')
+    stops = history.read_text().count('"f":"stop"')
+    assert starts >= 1 and stops == starts, (starts, stops)  # every fault healed, on record
