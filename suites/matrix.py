@@ -14,7 +14,8 @@ def format_matrix(matrix: dict[tuple[str, str], dict[str, Any]]) -> str:
             return "-"
         if not c["detected"]:
             return "MISSED"
-        secs = f" {c['seconds']:.1f}s" if c.get("seconds") is not None else ""
+        # a violation seen only in the final state (e.g. a balance) has no operation time
+        secs = f" {c['seconds']:.1f}s" if c.get("seconds") is not None else " (final state)"
         return f"{'+'.join(c['by'][:2])}{secs}"
     rows = [["mutant", *targets]] + [[m, *(cell(m, t) for t in targets)] for m in mutants]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
