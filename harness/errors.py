@@ -7,8 +7,12 @@ or broken infrastructure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 __all__ = ["TxchaosError", "BadInput", "InfraError", "EXIT_VALID", "EXIT_VIOLATED",
-           "EXIT_UNKNOWN", "EXIT_BAD_INPUT"]
+           "EXIT_UNKNOWN", "EXIT_BAD_INPUT", "reading"]
 
 EXIT_VALID = 0
 EXIT_VIOLATED = 1
@@ -28,3 +32,16 @@ class BadInput(TxchaosError):
 
 class InfraError(TxchaosError):
     """The lab or the target is broken or unreachable: not a verdict about the target."""
+
+
+@contextmanager
+def reading(path: Path, expected: str) -> Iterator[None]:
+    """Turn the OS errors of reading a user's file into a BadInput naming the file."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a directory, expected {expected}") from None
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not UTF-8 text ({e.reason})") from None

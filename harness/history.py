@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.checkers.state import DECISIONS, TXN_STATES, load_state, paused_gc, validate_state
-from harness.errors import BadInput
+from harness.errors import BadInput, reading
 from harness.model import NEMESIS, Op, OpType
 
 __all__ = ["HistoryRecorder", "load_history", "load_state", "validate_history",
@@ -137,15 +137,8 @@ class _Problem(Exception):
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            yield from enumerate(f, 1)
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, expected a history file (JSONL)") from None
-    except UnicodeDecodeError as e:
-        raise BadInput(f"{path}: not UTF-8 text ({e.reason})") from None
+    with reading(path, "a history file (JSONL)"), open(path, encoding="utf-8") as f:
+        yield from enumerate(f, 1)
 
 
 def _parse_op(d: Any, position: int) -> Op:

@@ -12,7 +12,18 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "count_outcomes"]
+
+
+def count_outcomes(ops: Sequence[Any]) -> dict[str, int]:
+    """Client completions by type (ok, fail, info) and faults started."""
+    counts = {"ok": 0, "fail": 0, "info": 0, "faults": 0}
+    for op in ops:
+        if op.process == "nemesis":
+            counts["faults"] += op.f == "start"
+        elif op.type.value in counts:
+            counts[op.type.value] += 1
+    return counts
 
 
 class Progress:
@@ -27,10 +38,7 @@ class Progress:
         self.t0 = time.monotonic()
 
     def line(self) -> str:
-        counts = {"ok": 0, "fail": 0, "info": 0}
-        for op in self.recorder.ops:
-            if op.process != "nemesis" and op.type.value in counts:
-                counts[op.type.value] += 1
+        counts = count_outcomes(self.recorder.ops)
         elapsed = time.monotonic() - self.t0
         active = [e.fault + ":" + ",".join(e.targets) for e in self.events
                   if e.at <= elapsed < e.at + e.duration]

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from adapters.base import Adapter, TargetContext, Topology
 from adapters.registry import load_adapter
 from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, BadInput, InfraError, TxchaosError
-from harness.progress import Progress
+from harness.progress import Progress, count_outcomes
 from harness.quiesce import quiesce
 
 __all__ = ["RunConfig", "RunResult", "RunObserver", "run_chaos", "DEFAULT_FAULTS"]
@@ -234,7 +234,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
             for checker in verdict["checkers"]:
                 observer.checker(checker)
         (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
-        counts = _count(recorder.ops)
+        counts = count_outcomes(recorder.ops)
     except BaseException:
         failed = True
         _heal_quietly(nemesis)  # the run's own error is the one to report
@@ -299,16 +299,6 @@ def _heal_quietly(nemesis: Any) -> None:
         return
     with contextlib.suppress(Exception):
         nemesis.heal_all()
-
-
-def _count(ops: list[Any]) -> dict[str, int]:
-    counts = {"ok": 0, "fail": 0, "info": 0, "faults": 0}
-    for op in ops:
-        if op.process == "nemesis":
-            counts["faults"] += op.f == "start"
-        elif op.type.value in counts:
-            counts[op.type.value] += 1
-    return counts
 
 
 def _versions(lab: Any, services: frozenset[str]) -> dict[str, str]:

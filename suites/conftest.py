@@ -7,7 +7,10 @@ test reads its own checker's verdict from the shared run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,9 +45,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _dir_name(key: tuple[Any, ...]) -> str:
     """A readable, unique directory name for a run key."""
-    import hashlib
-    import re
-
     text = "-".join(str(k) for k in key if k)
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60]
     return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
@@ -107,7 +107,7 @@ def detection_matrix(chaos_runner: ChaosRunner) -> Iterator[dict[tuple[str, str]
     if _MATRIX:
         path = Path(os.environ.get("TXCHAOS_SELFTEST_MATRIX", chaos_runner.base / "selftest-matrix.json"))
         rows = [{"mutant": m, "target": t, **cell} for (m, t), cell in sorted(_MATRIX.items())]
-        path.write_text(__import__("json").dumps(rows, indent=1))
+        path.write_text(json.dumps(rows, indent=1))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from faults.schedule import FaultEvent, Schedule
+from suites.schedules import crash_at
 
 
 @dataclass(frozen=True)
@@ -20,18 +21,12 @@ class Exposure:
 
 def _crashes(node: str, failpoint: str, *, times: int = 3, every: float = 3.0,
              start: float = 1.0) -> Schedule:
-    return Schedule(seed=None, events=[
-        FaultEvent(at=start + i * every, duration=round(every * 0.8, 3), fault="failpoint",
-                   targets=(node,), params={"name": failpoint, "action": "crash"})
-        for i in range(times)])
+    return crash_at([(node, failpoint)] * times, start=start, every=every)
 
 
 def _on_participants(failpoint: str, *, every: float = 3.0) -> Schedule:
     nodes = ("accounts-a", "accounts-b", "accounts-a", "accounts-b")
-    return Schedule(seed=None, events=[
-        FaultEvent(at=1.0 + i * every, duration=round(every * 0.8, 3), fault="failpoint",
-                   targets=(node,), params={"name": failpoint, "action": "crash"})
-        for i, node in enumerate(nodes)])
+    return crash_at([(node, failpoint) for node in nodes], every=every)
 
 
 PLAN: dict[str, Exposure] = {e.mutant: e for e in [

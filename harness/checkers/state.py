@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BadInput
+from harness.errors import BadInput, reading
 
 __all__ = ["load_state", "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
 
@@ -165,14 +165,8 @@ def load_state(path: Path) -> dict[str, Any]:
     Identical txn records are shared objects (see _shared_records): do not mutate them.
     """
     path = Path(path)
-    try:
+    with reading(path, "a state file (JSON)"):
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, expected a state file (JSON)") from None
-    except UnicodeDecodeError as e:
-        raise BadInput(f"{path}: not UTF-8 text ({e.reason})") from None
     try:
         with paused_gc():
             state = json.loads(text, object_hook=_shared_records())

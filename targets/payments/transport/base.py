@@ -10,9 +10,11 @@ so a crash between the two redelivers it. Handlers are therefore idempotent.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 Message = dict[str, Any]
 Handler = Callable[[Message], Awaitable[None]]
@@ -45,6 +47,19 @@ class Transport(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Stop serving and disconnect; safe to call twice."""
+
+
+def parse_broker_url(url: str, scheme: str, names: re.Pattern[str],
+                     allowed: str) -> tuple[str, int, str]:
+    """(host, port, namespace or "") of `scheme://host:port[/namespace]`; ValueError
+    naming the URL if it is malformed or the namespace has characters outside `names`."""
+    parts = urlsplit(url)
+    if parts.scheme != scheme or not parts.hostname or not parts.port:
+        raise ValueError(f"bad {scheme} URL {url!r}: expected {scheme}://host:port[/namespace]")
+    namespace = parts.path.strip("/")
+    if namespace and not names.match(namespace):
+        raise ValueError(f"bad namespace {namespace!r} in {url!r}: use {allowed}")
+    return parts.hostname, parts.port, namespace
 
 
 def make_transport(url: str, *, client_id: str) -> Transport:

@@ -20,14 +20,14 @@ import asyncio
 import json
 import logging
 import re
-from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from targets.payments.transport.serving import ServingTasks, quietly
-from targets.payments.transport.base import Handler, Message, Transport, TransportError
+from targets.payments.transport.base import (Handler, Message, Transport, TransportError,
+                                              parse_broker_url)
 
 __all__ = ["KafkaTransport"]
 
@@ -43,13 +43,8 @@ HEARTBEAT_INTERVAL_MS = 1000
 
 def parse_kafka_url(url: str) -> tuple[str, str]:
     """(bootstrap "host:port", namespace or "") of a kafka:// URL; ValueError if malformed."""
-    parts = urlsplit(url)
-    if parts.scheme != "kafka" or not parts.hostname or not parts.port:
-        raise ValueError(f"bad Kafka URL {url!r}: expected kafka://host:port[/namespace]")
-    namespace = parts.path.strip("/")
-    if namespace and not _NAME_OK.match(namespace):
-        raise ValueError(f"bad namespace {namespace!r} in {url!r}: use letters, digits, . _ -")
-    return f"{parts.hostname}:{parts.port}", namespace
+    host, port, namespace = parse_broker_url(url, "kafka", _NAME_OK, "letters, digits, . _ -")
+    return f"{host}:{port}", namespace
 
 
 def decode(value: bytes | None) -> Message | None:

@@ -31,7 +31,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from targets.payments.transport.serving import ServingTasks, quietly
-from targets.payments.transport.base import Handler, Message, Transport, TransportError
+from targets.payments.transport.base import (Handler, Message, Transport, TransportError,
+                                              parse_broker_url)
 
 __all__ = ["NatsTransport"]
 
@@ -45,13 +46,8 @@ FETCH_BATCH = 16
 
 def parse_nats_url(url: str) -> tuple[str, str]:
     """(server URL without path, namespace or "") of a nats:// URL; ValueError if malformed."""
-    parts = urlsplit(url)
-    if parts.scheme != "nats" or not parts.hostname or not parts.port:
-        raise ValueError(f"bad NATS URL {url!r}: expected nats://host:port[/namespace]")
-    namespace = parts.path.strip("/")
-    if namespace and not _NAME_OK.match(namespace):
-        raise ValueError(f"bad namespace {namespace!r} in {url!r}: use letters, digits, _ -")
-    return f"nats://{parts.hostname}:{parts.port}", namespace
+    host, port, namespace = parse_broker_url(url, "nats", _NAME_OK, "letters, digits, _ -")
+    return f"nats://{host}:{port}", namespace
 
 
 def decode(data: bytes) -> Message | None:
