@@ -26,63 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.model import OpResult, Transfer
+from harness.topology import Link, Node, Topology
 
 if TYPE_CHECKING:
     from harness.lab import Lab
-    from harness.procs import ManagedProcess
 
-__all__ = ["Adapter", "Link", "Node", "TargetContext", "Topology", "TargetError"]
+__all__ = ["Adapter", "Link", "Node", "TargetContext", "Topology", "TargetError"]  # Link, Node, Topology: harness.topology
 
 
 class TargetError(RuntimeError):
     """The target could not be started or reached: infrastructure, not a verdict."""
-
-
-@dataclass
-class Node:
-    """Something a fault can crash, pause or restart.
-
-    `role` is "coordinator", "participant", "broker" or the adapter's own word.
-    A node runs either as a local process (`process`) or in a container
-    (`container`, a docker name or id); a node with neither cannot be crashed.
-    """
-
-    name: str
-    role: str
-    process: ManagedProcess | None = None
-    container: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Link:
-    """One node's connection to one service, through its own Toxiproxy proxy.
-
-    `proxy` is the Toxiproxy proxy's name; cutting it cuts exactly this
-    node's traffic to `service` ("rabbitmq", "kafka", "nats" or "http").
-    """
-
-    node: str
-    service: str
-    proxy: str
-
-
-@dataclass
-class Topology:
-    nodes: list[Node]
-    links: list[Link]
-
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(f"no node {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
-
-    def by_role(self, role: str) -> list[Node]:
-        return [n for n in self.nodes if n.role == role]
-
-    def links_of(self, node: str) -> list[Link]:
-        return [link for link in self.links if link.node == node]
 
 
 @dataclass

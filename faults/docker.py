@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adapters.base import Topology
+from harness.topology import Topology
 from faults.injection import Injection
 from harness.errors import BadInput, InfraError
 

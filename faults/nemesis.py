@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from adapters.base import Node, Topology
+from harness.topology import Node, Topology
 from faults import docker as docker_faults
 from faults import partition, process
 from faults.catalog import BROKER, CONTAINER, LINK, PARTITION, check_params, family

@@ -1,6 +1,6 @@
 """Partitions built from per-link proxies, named the way a report reader says them.
 
-Every node reaches each service through its own Toxiproxy proxy (adapters.base.Link),
+Every node reaches each service through its own Toxiproxy proxy (harness.topology.Link),
 so cutting a node off means switching off all of its proxies. With a broker in
 the middle the links form a star: "split the participants into two groups" is
 realised by cutting off the group that does not hold the coordinator.
@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
-from adapters.base import Topology
+from harness.topology import Topology
 from faults.injection import Injection
 from faults.toxiproxy import ToxiproxyServer
 from harness.errors import BadInput

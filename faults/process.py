@@ -14,7 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from adapters.base import Node
+from harness.topology import Node
 from faults.injection import Injection
 from harness.errors import BadInput, InfraError
 from harness.procs import ManagedProcess, ServiceStartError

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Topology
+from harness.topology import Topology
 from faults.catalog import BROKER, CATALOG, CONTAINER, FAMILIES, LINK, NODE, check_params, family
 from harness.errors import BadInput
 

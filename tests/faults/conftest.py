@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from faultkit import sleeper
 
-from adapters.base import Link, Topology
+from harness.topology import Link, Topology
 from faults.toxiproxy import ToxiproxyServer
 
 

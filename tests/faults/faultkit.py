@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Node
+from harness.topology import Node
 from faults.toxiproxy import ToxiproxyServer
 from harness.procs import ManagedProcess, process_state
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Link, Node, Topology
+from harness.topology import Link, Node, Topology
 from faults.nemesis import Nemesis
 from faults.schedule import FaultEvent, Schedule
 from harness.procs import ManagedProcess, reap_all

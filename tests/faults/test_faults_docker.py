@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from faultkit import MemoryRecorder
 
-from adapters.base import Node, Topology
+from harness.topology import Node, Topology
 from faults.docker_engine import BUSYBOX_TAG
 from faults.nemesis import Nemesis
 from faults.schedule import FaultEvent

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from faultkit import MemoryRecorder, becomes, kernel_state, listen_addr, round_trip, wait_for
 
-from adapters.base import Topology
+from harness.topology import Topology
 from faults.nemesis import Nemesis
 from faults.schedule import FaultEvent, Schedule
 from faults.toxiproxy import ToxiproxyServer

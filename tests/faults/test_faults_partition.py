@@ -8,7 +8,7 @@ import time
 import pytest
 from faultkit import MemoryRecorder, listen_addr, round_trip
 
-from adapters.base import Topology
+from harness.topology import Topology
 from faults.nemesis import Nemesis
 from faults.schedule import FaultEvent
 from faults.toxiproxy import ToxiproxyServer

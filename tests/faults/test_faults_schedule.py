@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from faultkit import sleeper
 
-from adapters.base import Link, Topology
+from harness.topology import Link, Topology
 from faults.catalog import BROKER, CATALOG
 from faults.schedule import FAMILIES, FaultEvent, Schedule, generate
 from harness.errors import BadInput
