@@ -114,6 +114,15 @@ class Schedule:
     def end(self) -> float:
         return max((e.end for e in self.events), default=0.0)
 
+    def coverage(self) -> dict[tuple[str, str], float]:
+        """Seconds under fault per (family, target): what a run exercised, for
+        coverage tables. A fault without targets counts as target "*"."""
+        seconds: dict[tuple[str, str], float] = {}
+        for e in self.events:
+            for target in e.targets or ("*",):
+                seconds[(e.fault, target)] = seconds.get((e.fault, target), 0.0) + e.duration
+        return seconds
+
 
 # -- generation ---------------------------------------------------------------
 def _candidates(name: str, topology: Topology, failpoints: Sequence[str]) -> list[tuple[str, ...]]:
