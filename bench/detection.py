@@ -60,13 +60,14 @@ def main() -> int:
         for target in targets:
             times = table.get((mutant, target), [])
             hits = [t for t in times if t is not None]
-            if len(hits) < len(times) or not times:
-                cells.append(f"missed {len(times) - len(hits)}/{len(times)}")
+            if not hits:
+                cells.append(f"0/{len(times)}")
             else:
                 med = statistics.median(hits)
                 worst = max(worst, med)
-                cells.append(f"{med:.1f}s (max {max(hits):.1f})")
+                cells.append(f"{len(hits)}/{len(times)} {med:.1f}s (max {max(hits):.1f})")
         print(f"{mutant:22}" + "".join(f"{c:>22}" for c in cells))
+    print("cells: detected/runs, median (max) seconds to the first offending operation")
     print(f"\nworst median: {worst:.1f}s (bar 60 s, aim 15 s); runs kept in {root}")
     return 0
 
