@@ -10,13 +10,19 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import mmap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
 
 from harness.errors import BadInput, reading
 
-__all__ = ["load_state", "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
+if TYPE_CHECKING:
+    from harness.checkers.build import FactsBuilder
+
+__all__ = ["load_state", "read_state", "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
 
 TXN_STATES = frozenset({"committed", "aborted", "prepared"})
 DECISIONS = frozenset({"commit", "abort", None})
@@ -40,6 +46,10 @@ def paused_gc() -> Iterator[None]:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _member(x: Any, allowed: frozenset[Any]) -> bool:
+    return (x is None or isinstance(x, str)) and x in allowed
 
 
 def _balances(b: Any, where: str) -> None:
@@ -72,7 +82,7 @@ def validate_state(state: Any, name: str = "state") -> dict[str, Any]:
             w = f"{where}.txns.{pid}"
             if not isinstance(rec, dict):
                 raise BadInput(f"{w}: expected an object with 'state' and 'applied'")
-            if rec.get("state") not in TXN_STATES:
+            if not _member(rec.get("state"), TXN_STATES):
                 raise BadInput(f"{w}.state: must be committed, aborted or prepared, "
                                f"got {rec.get('state')!r}")
             if "applied" in rec and (not _is_int(rec["applied"]) or rec["applied"] < 0):
@@ -96,7 +106,7 @@ def validate_state(state: Any, name: str = "state") -> dict[str, Any]:
             w = f"{name}: coordinator.payments.{pid}"
             if not isinstance(rec, dict):
                 raise BadInput(f"{w}: expected an object")
-            if rec.get("decision") not in DECISIONS:
+            if not _member(rec.get("decision"), DECISIONS):
                 raise BadInput(f"{w}.decision: must be \"commit\", \"abort\" or null, "
                                f"got {rec.get('decision')!r}")
             ps = rec.get("participants")
@@ -173,3 +183,137 @@ def load_state(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise BadInput(f"{path}:{e.lineno}: bad JSON ({e.msg} at column {e.colno})") from None
     return validate_state(state, str(path))
+
+
+# ---------------------------------------------------------------- streamed, into Facts
+
+class _Unusual(Exception):
+    """The fast reader does not take this file as it is; the exact reader decides."""
+
+
+_UNSET = msgspec.UNSET
+
+
+class _Txn(msgspec.Struct, gc=False):
+    state: Literal["committed", "aborted", "prepared"]
+    applied: Annotated[int, msgspec.Meta(ge=0)] = -1
+
+
+class _Payment(msgspec.Struct, gc=False):
+    decision: Literal["commit", "abort"] | None = None
+    participants: msgspec.Raw = msgspec.Raw(b"null")
+    src: str | msgspec.UnsetType = msgspec.field(default=_UNSET, name="from")
+    dst: str | msgspec.UnsetType = msgspec.field(default=_UNSET, name="to")
+    amount: int | msgspec.UnsetType = _UNSET
+
+
+class _Participant(msgspec.Struct, gc=False):
+    txns: msgspec.Raw = msgspec.Raw(b"{}")
+    balances: Any = _UNSET
+    in_every_payment: Any = _UNSET
+
+
+class _Coordinator(msgspec.Struct, gc=False):
+    payments: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class _State(msgspec.Struct, gc=False):
+    participants: dict[str, _Participant]
+    initial_balances: Any = _UNSET
+    coordinator: _Coordinator | None = None
+    resolution: Any = _UNSET
+
+
+_CODE = {"committed": 1, "aborted": 2, "prepared": 3}
+_DECISION = {None: 0, "commit": 1, "abort": 2}
+_TXNS = msgspec.json.Decoder(dict[str, _Txn])
+_PAYMENTS = msgspec.json.Decoder(dict[str, _Payment])
+_NAMES = msgspec.json.Decoder(list[str] | None)
+
+
+def read_state(path: Path, progress: Any = None) -> FactsBuilder:
+    """Read a state file into a FactsBuilder, without holding it as Python objects.
+
+    Typed decoding (msgspec) one participant at a time, records straight into
+    columns. Anything the typed reader does not take as it is goes to `load_state`,
+    whose verdict on the file is the one that counts (and names what is wrong).
+    """
+    from harness.checkers.build import FactsBuilder, feed_state
+
+    path = Path(path)
+    try:
+        with paused_gc():
+            return _read_fast(path, progress)
+    except _Unusual:
+        pass
+    state = load_state(path)
+    b = FactsBuilder(state)
+    feed_state(b, state)
+    if progress is not None:
+        progress.advance(path.stat().st_size)
+    return b
+
+
+def _read_fast(path: Path, progress: Any) -> FactsBuilder:
+    from harness.checkers.build import FactsBuilder
+
+    try:
+        with open(path, "rb") as f:
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        top = msgspec.json.decode(buf, type=_State)
+    except (OSError, ValueError, msgspec.MsgspecError):
+        raise _Unusual from None
+    skeleton: dict[str, Any] = {"participants": {}}
+    for k in ("initial_balances", "resolution"):
+        if (v := getattr(top, k)) is not _UNSET:
+            skeleton[k] = v
+    for name, p in top.participants.items():
+        skeleton["participants"][name] = {k: v for k in ("balances", "in_every_payment")
+                                          if (v := getattr(p, k)) is not _UNSET}
+    if top.coordinator is not None:
+        skeleton["coordinator"] = {"payments": {}}
+    try:
+        validate_state(skeleton, str(path))
+    except BadInput:
+        raise _Unusual from None
+    b = FactsBuilder(skeleton)
+    done = 0
+    try:
+        for p in top.participants.values():
+            txns = _TXNS.decode(p.txns)
+            recs = list(txns.values())
+            b.add_records(list(txns), [_CODE[r.state] for r in recs], [r.applied for r in recs])
+            del txns, recs
+            if progress is not None:
+                progress.advance(len(p.txns))
+                done += len(p.txns)
+        if top.coordinator is not None:
+            _feed_payments(b, _PAYMENTS.decode(top.coordinator.payments))
+    except (msgspec.MsgspecError, OverflowError):
+        raise _Unusual from None
+    if progress is not None:
+        progress.advance(len(buf) - done)
+    return b
+
+
+def _feed_payments(b: FactsBuilder, payments: dict[str, _Payment]) -> None:
+    lists: dict[bytes, int] = {}
+    dec, pl, src, dst, amt = [], [], [], [], []
+    for c in payments.values():
+        dec.append(_DECISION[c.decision])
+        raw = bytes(c.participants)
+        i = lists.get(raw)
+        if i is None:
+            ps = _NAMES.decode(raw)
+            i = lists[raw] = -1 if ps is None else b.plist_id(ps)
+        pl.append(i)
+        if c.src is _UNSET or c.dst is _UNSET or c.amount is _UNSET:
+            src.append(-1)
+            dst.append(-1)
+            amt.append(0)
+        else:
+            s, d = b.account_codes((c.src, c.dst))
+            src.append(s)
+            dst.append(d)
+            amt.append(c.amount)
+    b.add_coordinator(list(payments), dec, pl, src, dst, amt)

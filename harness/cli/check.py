@@ -95,14 +95,11 @@ def format_table(verdict: dict[str, Any], examples: int = 3) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.checkers import CheckOptions, check_all
-    from harness.history import load_history, load_state
+    from harness.checkers import CheckOptions, check_files
 
     history_path, state_path, out = _inputs(args)
-    history = load_history(history_path)
-    state = load_state(state_path)
     options = _options(args, CheckOptions)
-    verdict = check_all(history, state, options).to_json()
+    verdict = check_files(history_path, state_path, options).to_json()
     print(format_table(verdict, args.examples))
     if out is not None:
         try:

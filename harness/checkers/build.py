@@ -1,0 +1,290 @@
+"""Building Facts: one builder fed the same way from files (streamed) or from values in memory.
+
+The state comes first (its payments become rows, its initial balances decide which
+reads may be evidence), then the history as `HistoryColumns`. A history in memory
+(the end of a chaos run, tests) is reduced by the loop below; a history file by the
+streaming reader in harness/history.py. Both hand over the same columns, so a
+check gives the same verdicts and evidence whichever way its inputs came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from harness.checkers.facts import Facts, Records
+from harness.model import NEMESIS, Op, OpType
+
+__all__ = ["FactsBuilder", "HistoryColumns", "facts_from_values", "STATUS_CODE", "TYPE_CODE"]
+
+STATUS_CODE = {"committed": 1, "aborted": 2, "prepared": 3}
+DECISION_CODE = {"commit": 1, "abort": 2}
+TYPE_CODE = {OpType.INVOKE: 0, OpType.OK: 1, OpType.FAIL: 2, OpType.INFO: 3}
+_EMPTY = np.zeros(0, np.int64)
+
+
+def _ints(xs: Sequence[int] | np.ndarray) -> np.ndarray:
+    """int64, or Python ints (object) for numbers past 64 bits, which JSON allows."""
+    if not len(xs):
+        return _EMPTY
+    try:
+        return np.asarray(xs, dtype=np.int64)
+    except OverflowError:
+        return np.asarray(xs, dtype=object)
+
+
+def _codes(m: dict[str, int], keys: Iterable[str]) -> list[int]:
+    """Numbers for keys, new keys numbered on from len(m) in order of first sight.
+    (map over dict.get runs at C speed; only the new keys take a Python loop.)"""
+    keys = keys if isinstance(keys, list) else list(keys)
+    codes = list(map(m.get, keys))
+    if None in codes:
+        n = len(m)
+        m.update(zip(dict.fromkeys(k for k, c in zip(keys, codes) if c is None), count(n)))
+        codes = list(map(m.__getitem__, keys))
+    return codes
+
+
+@dataclass
+class HistoryColumns:
+    """What the checkers read from a history: each requested payment's first invoke,
+    the transfer outcomes in history order (open invokes last, as info), and the ok
+    reads that may be evidence."""
+
+    t_rows: np.ndarray = field(default_factory=lambda: _EMPTY)  # payment row of each first invoke
+    t_src: np.ndarray = field(default_factory=lambda: _EMPTY)   # account codes
+    t_dst: np.ndarray = field(default_factory=lambda: _EMPTY)
+    t_amount: np.ndarray = field(default_factory=lambda: _EMPTY)
+    c_index: np.ndarray = field(default_factory=lambda: _EMPTY)  # completions: history index
+    c_type: np.ndarray = field(default_factory=lambda: _EMPTY)   # TYPE_CODE
+    c_rows: np.ndarray = field(default_factory=lambda: _EMPTY)
+    reads: list[Op] = field(default_factory=list)
+    n_reads: int = 0
+    n_events: int = 0
+
+
+class FactsBuilder:
+    """Numbers payment ids and accounts, collects the columns, makes Facts.
+
+    Payment ids are not kept as Python strings: each batch goes into an Arrow
+    string array at once, and all of them are numbered in one hash pass
+    (`dictionary_encode`, in order of first sight) when the history is read.
+    """
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        parts = state.get("participants") or {}
+        self.participants = list(parts)
+        self.owners = {a: p for p, rec in parts.items() for a in (rec.get("balances") or {})}
+        self.everywhere = [p for p, rec in parts.items() if rec.get("in_every_payment")]
+        self.acct: dict[str, int] = {}
+        self._keys: list[pa.Array] = []
+        self._n_keys = 0
+        self._slot_rows: np.ndarray | None = None
+        self._pids: pa.Array | None = None
+        self._records: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._coord: list[tuple[np.ndarray, ...]] = []
+        self.plists: list[list[str]] = []
+        self._plist_ids: dict[tuple[str, ...], int] = {}
+        initial = state.get("initial_balances")
+        self._accounts = set(initial) if initial is not None else None
+        self._total = sum(initial.values()) if initial is not None else 0
+
+    # ------------------------------------------------------------ numbering
+
+    def slots(self, pids: list[str]) -> np.ndarray:
+        """Take a batch of payment ids; returns their slots, turned into rows by `rows`."""
+        if self._slot_rows is not None:
+            raise RuntimeError("payment ids were already numbered")
+        self._keys.append(pa.array(pids, pa.string()))
+        n = self._n_keys
+        self._n_keys += len(pids)
+        return np.arange(n, n + len(pids), dtype=np.int64)
+
+    def rows(self, slots: np.ndarray) -> np.ndarray:
+        """Rows of slots; the first call numbers every payment id taken so far."""
+        if self._slot_rows is None:
+            enc = pa.chunked_array(self._keys, pa.string()).dictionary_encode().combine_chunks()
+            self._slot_rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            self._pids = enc.dictionary
+            self._keys = []
+        return self._slot_rows[slots]
+
+    @property
+    def n_rows(self) -> int:
+        """How many distinct payment ids (after `rows` numbered them)."""
+        return 0 if self._pids is None else len(self._pids)
+
+    def account_codes(self, names: Iterable[str]) -> list[int]:
+        return _codes(self.acct, names)
+
+    def plist_id(self, ps: list[str]) -> int:
+        """One shared list per distinct participant list of the coordinator."""
+        key = tuple(ps)
+        i = self._plist_ids.get(key)
+        if i is None:
+            i = self._plist_ids[key] = len(self.plists)
+            self.plists.append(ps)
+        return i
+
+    def keep_read(self, balances: dict[str, int]) -> bool:
+        """Whether an ok read may be evidence: it sees a negative balance, misses an account
+        or does not sum to the initial total. Others are only counted."""
+        if any(b < 0 for b in balances.values()):
+            return True
+        return self._accounts is not None and (
+            balances.keys() != self._accounts or sum(balances.values()) != self._total)
+
+    # ------------------------------------------------------------ feeding
+
+    def add_records(self, pids: list[str], status: Sequence[int], applied: Sequence[int]) -> None:
+        """The next participant's txn records (call once per participant, in order)."""
+        self.add_record_batch(len(self._records), pids, status, applied)
+
+    def add_record_batch(self, participant: int, pids: list[str], status: Sequence[int],
+                         applied: Sequence[int]) -> None:
+        """Some of a participant's records, in order (participants in order too)."""
+        batch = (self.slots(pids), np.asarray(status, np.int8), _ints(applied))
+        if participant == len(self._records):
+            self._records.append(batch)
+        else:
+            self._records[participant] = tuple(
+                np.concatenate([a, b]) for a, b in zip(self._records[participant], batch))
+
+    def add_coordinator(self, pids: list[str], decision: Sequence[int], plist: Sequence[int],
+                        src: Sequence[int], dst: Sequence[int], amount: Sequence[int]) -> None:
+        """Coordinator records: decision code, plist_id or -1, from/to codes or -1, amount."""
+        self._coord.append((self.slots(pids), np.asarray(decision, np.int8), _ints(plist),
+                            _ints(src), _ints(dst), _ints(amount)))
+
+    def finish(self, h: HistoryColumns) -> Facts:
+        self.rows(_EMPTY)
+        assert self._pids is not None and self._slot_rows is not None
+        n = len(self._pids)
+        P = len(self.participants)
+        records = [Records(self.rows(sl), st, ap) for sl, st, ap in self._records]
+        while len(records) < P:
+            records.append(Records(_EMPTY, np.zeros(0, np.int8), _EMPTY))
+        status = np.zeros((n, P), np.int8)
+        for c, rec in enumerate(records):
+            status[rec.rows, c] = rec.status
+        has_coord = np.zeros(n, bool)
+        decision = np.zeros(n, np.int8)
+        plist = np.full(n, -1, np.int64)
+        src = np.full(n, -1, np.int64)
+        dst = np.full(n, -1, np.int64)
+        wide = any(c[5].dtype == object for c in self._coord) or h.t_amount.dtype == object
+        amount = np.zeros(n, object if wide else np.int64)
+        for sl, dec, pl, s, d, a in self._coord:
+            rows = self.rows(sl)
+            has_coord[rows] = True
+            decision[rows] = dec
+            plist[rows] = pl
+            src[rows], dst[rows], amount[rows] = s, d, a
+        requested = np.zeros(n, bool)
+        requested[h.t_rows] = True
+        src[h.t_rows], dst[h.t_rows], amount[h.t_rows] = h.t_src, h.t_dst, h.t_amount
+        self._slot_rows = None
+        return Facts(state=self.state, participants=self.participants, records=records,
+                     owners=self.owners, everywhere=self.everywhere, pids=self._pids,
+                     accounts=list(self.acct), status=status, has_coord=has_coord,
+                     decision=decision, plist=plist, plists=self.plists, requested=requested,
+                     src=src, dst=dst, amount=amount,
+                     completions=(h.c_index, h.c_type, h.c_rows), reads=h.reads,
+                     n_reads=h.n_reads, n_events=h.n_events)
+
+
+# ---------------------------------------------------------------- from values in memory
+
+def coordinator_tv(c: dict[str, Any]) -> tuple[str, str, int] | None:
+    """A coordinator record's from/to/amount, when it has all three with usable types."""
+    s, d, a = c.get("from"), c.get("to"), c.get("amount")
+    if type(s) is str and type(d) is str and type(a) is int:
+        return s, d, a
+    return None
+
+
+def feed_state(b: FactsBuilder, state: dict[str, Any]) -> None:
+    """Feed a (validated) state held in memory."""
+    for p in b.participants:
+        txns = state["participants"][p].get("txns") or {}
+        recs = list(txns.values())
+        b.add_records(list(txns), [STATUS_CODE[r["state"]] for r in recs],
+                      [a if type(a := r.get("applied")) is int else -1 for r in recs])
+    payments = (state.get("coordinator") or {}).get("payments") or {}
+    dec, pl, src, dst, amt = [], [], [], [], []
+    for c in payments.values():
+        dec.append(DECISION_CODE.get(c.get("decision"), 0))
+        ps = c.get("participants")
+        pl.append(b.plist_id(ps) if ps is not None else -1)
+        tv = coordinator_tv(c)
+        if tv is None:
+            src.append(-1), dst.append(-1), amt.append(0)
+        else:
+            s, d = b.account_codes(tv[:2])
+            src.append(s), dst.append(d), amt.append(tv[2])
+    b.add_coordinator(list(payments), dec, pl, src, dst, amt)
+
+
+def columns_from_ops(b: FactsBuilder, history: Iterable[Op]) -> HistoryColumns:
+    """Reduce a history in memory to columns (it need not be validated: a completion
+    without an open invoke is ignored, an invoke left open reads as info)."""
+    t_ids: list[str] = []
+    t_vals: list[tuple[str, str, int]] = []
+    seen: set[str] = set()
+    comps: list[tuple[int, int, str]] = []
+    reads: list[Op] = []
+    n_reads = n = 0
+    open_: dict[int | str, Op] = {}
+    INVOKE, OK = OpType.INVOKE, OpType.OK
+    for op in history:
+        n += 1
+        if op.process == NEMESIS:
+            continue
+        if op.type is INVOKE:
+            open_[op.process] = op
+            if op.f == "transfer":
+                v = op.value
+                if v["id"] not in seen:
+                    seen.add(v["id"])
+                    t_ids.append(v["id"])
+                    t_vals.append((v["from"], v["to"], v["amount"]))
+            continue
+        inv = open_.pop(op.process, None)
+        if op.f == "transfer" and inv is not None:
+            comps.append((op.index, TYPE_CODE[op.type], inv.value["id"]))
+        elif op.f == "read" and op.type is OK:
+            n_reads += 1
+            if b.keep_read(op.value):
+                reads.append(op)
+    for inv in open_.values():  # never completed: indeterminate, like info
+        if inv.f == "transfer":
+            comps.append((inv.index, TYPE_CODE[OpType.INFO], inv.value["id"]))
+    t_slots = b.slots(t_ids)
+    c_slots = b.slots([c[2] for c in comps])
+    return HistoryColumns(
+        t_rows=b.rows(t_slots), t_src=_ints(b.account_codes(v[0] for v in t_vals)),
+        t_dst=_ints(b.account_codes(v[1] for v in t_vals)), t_amount=_ints([v[2] for v in t_vals]),
+        c_index=_ints([c[0] for c in comps]), c_type=np.asarray([c[1] for c in comps], np.int8),
+        c_rows=b.rows(c_slots), reads=reads, n_reads=n_reads, n_events=n)
+
+
+def facts_from_values(history: Iterable[Op], state: dict[str, Any]) -> Facts:
+    b = FactsBuilder(state)
+    feed_state(b, state)
+    return b.finish(columns_from_ops(b, history))
+
+
+def facts_from_files(history: Path, state: Path, progress: Any = None) -> Facts:
+    """Facts from a history file and a state file, streamed (state first: see the module doc)."""
+    from harness.checkers.state import read_state
+    from harness.history import read_history
+
+    b = read_state(state, progress)
+    return b.finish(read_history(history, b, progress))
