@@ -327,7 +327,7 @@ def read_history(path: Path, builder: FactsBuilder, progress: Any = None) -> His
     from harness.history_columns import Unusual, read_columns
 
     path = Path(path)
-    advance = progress.advance if progress is not None else (lambda n: None)
+    advance = progress.advance if progress is not None else (lambda nbytes, events: None)
     try:
         with paused_gc():
             return read_columns(path, builder, advance)

@@ -65,13 +65,16 @@ class _Columns:
         self.b = b
         self.f_code: dict[str, int] = {"transfer": 0, "read": 1}
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "index", "type", "process", "nemesis", "f", "t_pos", "t_slots", "t_src", "t_dst",
+            "index", "type", "process", "nemesis", "f", "t_pos", "t_src", "t_dst",
             "t_amount")}
         self.n = 0
+        self.t_slot = -1  # the slot of the first transfer invoke; the others follow on
+        self.t_n = 0
         self.reads: list[Op] = []
         self.n_reads = 0
 
-    def block(self, buf: bytes) -> None:
+    def block(self, buf: bytes) -> int:
+        """Decode and reduce one block of whole lines; returns how many events it held."""
         try:
             evs = _EVENTS.decode_lines(buf)
         except msgspec.MsgspecError:
@@ -101,9 +104,13 @@ class _Columns:
             except msgspec.MsgspecError:
                 raise Unusual from None
             b = self.b
-            self._add(t_pos=tpos + base, t_slots=b.slots([t.id for t in ts]),
-                      t_src=np.array(b.account_codes([t.src for t in ts]), np.int64),
-                      t_dst=np.array(b.account_codes([t.dst for t in ts]), np.int64),
+            slot = b.slots([t.id for t in ts])
+            if self.t_slot < 0:
+                self.t_slot = slot
+            self.t_n += len(ts)
+            self._add(t_pos=tpos + base,
+                      t_src=np.array(b.account_codes([t.src for t in ts]), np.int32),
+                      t_dst=np.array(b.account_codes([t.dst for t in ts]), np.int32),
                       t_amount=np.array([t.amount for t in ts], np.int64))
         for i in np.flatnonzero(client & (typ == _OK) & (f == 1)):
             e = evs[i]
@@ -115,6 +122,7 @@ class _Columns:
             if self.b.keep_read(value):
                 self.reads.append(Op(index[i], e.time, e.process, OpType.OK, "read", value, e.error))
         self.n += n
+        return n
 
     def _add(self, **cols: np.ndarray) -> None:
         for k, v in cols.items():
@@ -124,50 +132,57 @@ class _Columns:
         from harness.checkers.build import HistoryColumns
 
         c = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in self.cols.items()}
-        index, typ, f, nemesis = c["index"], c["type"], c["f"], c["nemesis"].astype(bool)
+        self.cols.clear()
+        index, typ, f = c.pop("index"), c.pop("type"), c.pop("f")
+        nemesis = c.pop("nemesis").astype(bool)
         if len(index) > 1 and not (index[1:] > index[:-1]).all():
             raise Unusual
         if (typ[nemesis] != _INFO).any():
             raise Unusual
-        # each process's events, in history order: invoke, completion, invoke, ...
-        client = np.flatnonzero(~nemesis)
-        order = client[np.argsort(c["process"][client], kind="stable")]
-        proc = c["process"][order]
+        # each process's events in history order must go invoke, completion, invoke, ...
+        # with the same f, and an info only last
+        proc = c.pop("process")
+        order = np.flatnonzero(~nemesis)
+        del nemesis
+        order = order[np.argsort(proc[order], kind="stable")]
+        proc = proc[order]
+        same = proc[1:] == proc[:-1]  # next event is of the same process
+        del proc
         t = typ[order]
-        m = len(order)
-        new = np.ones(m, bool)
-        new[1:] = proc[1:] != proc[:-1]
-        last = np.ones(m, bool)
-        last[:-1] = new[1:]
-        pos = np.arange(m) - np.maximum.accumulate(np.where(new, np.arange(m), 0))
-        odd = (pos & 1).astype(bool)
-        if (t[~odd] != _INVOKE).any() or (t[odd] == _INVOKE).any() or (
-                (t == _INFO) & ~last).any():
+        inv = t == _INVOKE
+        if len(t) and (not inv[0] or (~same & ~inv[1:]).any() or (same & (inv[1:] == inv[:-1])).any()
+                       or ((t[:-1] == _INFO) & same).any()):
             raise Unusual
-        done = order[odd]            # completions, each right after its invoke
-        inv = order[np.flatnonzero(odd) - 1]
-        if (f[done] != f[inv]).any():
+        last_inv = inv.copy()  # an invoke that ends its process's events: left open
+        last_inv[:-1] &= ~same
+        del t, same
+        k = np.flatnonzero(~inv)
+        done, invoked = order[k], order[k - 1]  # each completion follows its invoke
+        del k, inv
+        if (f[done] != f[invoked]).any():
             raise Unusual
         # a payment id names one transfer: every invoke repeats the first's from, to, amount
-        rows, t_pos = self.b.rows(c["t_slots"]), c["t_pos"]
+        rows, t_pos = self.b.rows(self.t_slot, self.t_n), c.pop("t_pos")
         first = np.full(self.b.n_rows, len(rows), np.int64)
         np.minimum.at(first, rows, np.arange(len(rows)))
         fi = first[rows]
-        for k in ("t_src", "t_dst", "t_amount"):
-            if (c[k] != c[k][fi]).any():
+        del first
+        for key in ("t_src", "t_dst", "t_amount"):
+            if (c[key] != c[key][fi]).any():
                 raise Unusual
         # transfer outcomes in history order, then the invokes left open (as info)
-        row_at = np.full(len(index), -1, np.int64)
-        row_at[t_pos] = rows
         is_t = f[done] == 0
-        done, inv = done[is_t], inv[is_t]
-        open_ = order[last & ~odd]
-        open_ = np.sort(open_[f[open_] == 0])
+        done, invoked = done[is_t], invoked[is_t]
         cd = np.argsort(done, kind="stable")
-        done, inv = done[cd], inv[cd]
+        done, invoked = done[cd], invoked[cd]
+        open_ = np.sort(order[last_inv])
+        open_ = open_[f[open_] == 0]
+        del order, last_inv, cd, is_t
+        slot_of = np.full(len(index), -1, np.int64)  # event position -> transfer invoke number
+        slot_of[t_pos] = np.arange(len(t_pos))
         c_pos = np.concatenate([done, open_])
         c_type = np.concatenate([typ[done], np.full(len(open_), _INFO, np.int8)])
-        c_rows = np.concatenate([row_at[inv], row_at[open_]])
+        c_rows = rows[slot_of[np.concatenate([invoked, open_])]]
         keep = fi == np.arange(len(rows))
         return HistoryColumns(
             t_rows=rows[keep], t_src=c["t_src"][keep], t_dst=c["t_dst"][keep],
@@ -176,7 +191,8 @@ class _Columns:
 
 
 def read_columns(path: Path, b: FactsBuilder,
-                 advance: Callable[[int], Any] = lambda n: None) -> HistoryColumns:
+                 advance: Callable[[int, int], Any] = lambda nbytes, events: None
+                 ) -> HistoryColumns:
     """Stream `path` a block at a time into columns; Unusual if anything is not as expected."""
     cols = _Columns(b)
     try:
@@ -187,11 +203,11 @@ def read_columns(path: Path, b: FactsBuilder,
                 if cut == 0:
                     rest += block
                     continue
-                cols.block(rest + block[:cut])
+                n = cols.block(rest + block[:cut])
                 rest = block[cut:]
-                advance(len(block))
+                advance(len(block), n)
             if rest.strip():
-                cols.block(rest)
+                advance(len(rest), cols.block(rest))
     except OSError:
         raise Unusual from None
     return cols.finish()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.checkers.facts import Facts, Records
 from harness.model import NEMESIS, Op, OpType
@@ -27,6 +28,9 @@ STATUS_CODE = {"committed": 1, "aborted": 2, "prepared": 3}
 DECISION_CODE = {"commit": 1, "abort": 2}
 TYPE_CODE = {OpType.INVOKE: 0, OpType.OK: 1, OpType.FAIL: 2, OpType.INFO: 3}
 _EMPTY = np.zeros(0, np.int64)
+# Arrow's own pools keep freed memory for reuse; the system allocator gives big blocks
+# back at once, so the peak stays that of the largest step, not the sum of them.
+_POOL = pa.system_memory_pool()
 
 
 def _ints(xs: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -51,6 +55,31 @@ def _codes(m: dict[str, int], keys: Iterable[str]) -> list[int]:
     return codes
 
 
+def _compact(xs: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Small numbers (codes, `applied` counts) in one byte when they fit."""
+    a = _ints(xs)
+    if a.dtype != object and len(a) and -128 <= a.min() and a.max() < 128:
+        return a.astype(np.int8)
+    return a
+
+
+def _cat(arrays: Iterable[np.ndarray]) -> np.ndarray:
+    arrays = list(arrays)
+    return np.concatenate(arrays) if arrays else _EMPTY
+
+
+def _last_wins(rows: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A payment id repeated in one JSON object (read in pieces): like json.loads, the
+    last value counts, at the place of the first."""
+    if len(rows) < 2 or np.bincount(rows).max() < 2:
+        return (rows, *cols)
+    _, first = np.unique(rows, return_index=True)
+    _, last = np.unique(rows[::-1], return_index=True)
+    order = np.argsort(first)
+    first, last = first[order], len(rows) - 1 - last[order]
+    return (rows[first], *(c[last] for c in cols))
+
+
 @dataclass
 class HistoryColumns:
     """What the checkers read from a history: each requested payment's first invoke,
@@ -73,8 +102,8 @@ class FactsBuilder:
     """Numbers payment ids and accounts, collects the columns, makes Facts.
 
     Payment ids are not kept as Python strings: each batch goes into an Arrow
-    string array at once, and all of them are numbered in one hash pass
-    (`dictionary_encode`, in order of first sight) when the history is read.
+    string array at once, and they are numbered in hash passes (`dictionary_encode`,
+    `index_in`, in order of first sight) after the state and after the history.
     """
 
     def __init__(self, state: dict[str, Any]) -> None:
@@ -86,9 +115,9 @@ class FactsBuilder:
         self.acct: dict[str, int] = {}
         self._keys: list[pa.Array] = []
         self._n_keys = 0
-        self._slot_rows: np.ndarray | None = None
+        self._slot_rows: np.ndarray | None = None  # slot -> row, for the slots numbered
         self._pids: pa.Array | None = None
-        self._records: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._records: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
         self._coord: list[tuple[np.ndarray, ...]] = []
         self.plists: list[list[str]] = []
         self._plist_ids: dict[tuple[str, ...], int] = {}
@@ -98,27 +127,46 @@ class FactsBuilder:
 
     # ------------------------------------------------------------ numbering
 
-    def slots(self, pids: list[str]) -> np.ndarray:
-        """Take a batch of payment ids; returns their slots, turned into rows by `rows`."""
-        if self._slot_rows is not None:
-            raise RuntimeError("payment ids were already numbered")
-        self._keys.append(pa.array(pids, pa.string()))
+    def slots(self, pids: list[str]) -> int:
+        """Take a batch of payment ids; returns the slot of the first (the rest follow on).
+        `rows(slot, n)` says which payment row each slot is, once `number` has run."""
+        self._keys.append(pa.array(pids, pa.string(), memory_pool=_POOL))
         n = self._n_keys
         self._n_keys += len(pids)
-        return np.arange(n, n + len(pids), dtype=np.int64)
+        return n
 
-    def rows(self, slots: np.ndarray) -> np.ndarray:
-        """Rows of slots; the first call numbers every payment id taken so far."""
-        if self._slot_rows is None:
-            enc = pa.chunked_array(self._keys, pa.string()).dictionary_encode().combine_chunks()
-            self._slot_rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-            self._pids = enc.dictionary
-            self._keys = []
-        return self._slot_rows[slots]
+    def number(self) -> None:
+        """Number the payment ids taken since the last call: known ids keep their row, new
+        ones get the next rows in order of first sight; their strings are then dropped."""
+        if not self._keys:
+            return
+        keys = pa.chunked_array(self._keys, pa.string())
+        self._keys = []
+        if self._pids is None:
+            enc = pc.dictionary_encode(keys, memory_pool=_POOL).combine_chunks(memory_pool=_POOL)
+            self._pids, rows = enc.dictionary, enc.indices.to_numpy(zero_copy_only=False)
+        else:
+            found = pc.index_in(keys, value_set=self._pids, memory_pool=_POOL)
+            rows = found.fill_null(-1).to_numpy().astype(np.int64)
+            new = rows < 0
+            if new.any():
+                enc = pc.dictionary_encode(pc.filter(keys, pa.array(new), memory_pool=_POOL),
+                                           memory_pool=_POOL).combine_chunks(memory_pool=_POOL)
+                rows[new] = enc.indices.to_numpy(zero_copy_only=False) + len(self._pids)
+                self._pids = pa.concat_arrays([self._pids, enc.dictionary])
+        rows = rows.astype(np.int32 if len(self._pids) < 2**31 else np.int64)
+        self._slot_rows = rows if self._slot_rows is None else np.concatenate(
+            [self._slot_rows, rows])
+
+    def rows(self, slot: int, n: int) -> np.ndarray:
+        """The payment rows of slots slot .. slot+n-1 (numbering what is pending first)."""
+        if slot + n > (0 if self._slot_rows is None else len(self._slot_rows)):
+            self.number()
+        return self._slot_rows[slot:slot + n] if n else _EMPTY
 
     @property
     def n_rows(self) -> int:
-        """How many distinct payment ids (after `rows` numbered them)."""
+        """How many distinct payment ids have been numbered."""
         return 0 if self._pids is None else len(self._pids)
 
     def account_codes(self, names: Iterable[str]) -> list[int]:
@@ -150,25 +198,25 @@ class FactsBuilder:
     def add_record_batch(self, participant: int, pids: list[str], status: Sequence[int],
                          applied: Sequence[int]) -> None:
         """Some of a participant's records, in order (participants in order too)."""
-        batch = (self.slots(pids), np.asarray(status, np.int8), _ints(applied))
         if participant == len(self._records):
-            self._records.append(batch)
-        else:
-            self._records[participant] = tuple(
-                np.concatenate([a, b]) for a, b in zip(self._records[participant], batch))
+            self._records.append([])
+        self._records[participant].append(
+            (self.slots(pids), len(pids), np.asarray(status, np.int8), _compact(applied)))
 
     def add_coordinator(self, pids: list[str], decision: Sequence[int], plist: Sequence[int],
                         src: Sequence[int], dst: Sequence[int], amount: Sequence[int]) -> None:
         """Coordinator records: decision code, plist_id or -1, from/to codes or -1, amount."""
-        self._coord.append((self.slots(pids), np.asarray(decision, np.int8), _ints(plist),
-                            _ints(src), _ints(dst), _ints(amount)))
+        self._coord.append((self.slots(pids), len(pids), np.asarray(decision, np.int8),
+                            _compact(plist), _compact(src), _compact(dst), _ints(amount)))
 
     def finish(self, h: HistoryColumns) -> Facts:
-        self.rows(_EMPTY)
-        assert self._pids is not None and self._slot_rows is not None
-        n = len(self._pids)
+        self.number()
+        pids = self._pids if self._pids is not None else pa.array([], pa.string())
+        n = len(pids)
         P = len(self.participants)
-        records = [Records(self.rows(sl), st, ap) for sl, st, ap in self._records]
+        records = [Records(*_last_wins(_cat(self.rows(b[0], b[1]) for b in bs),
+                                       _cat(b[2] for b in bs), _cat(b[3] for b in bs)))
+                   for bs in self._records]
         while len(records) < P:
             records.append(Records(_EMPTY, np.zeros(0, np.int8), _EMPTY))
         status = np.zeros((n, P), np.int8)
@@ -179,10 +227,10 @@ class FactsBuilder:
         plist = np.full(n, -1, np.int64)
         src = np.full(n, -1, np.int64)
         dst = np.full(n, -1, np.int64)
-        wide = any(c[5].dtype == object for c in self._coord) or h.t_amount.dtype == object
+        wide = any(c[6].dtype == object for c in self._coord) or h.t_amount.dtype == object
         amount = np.zeros(n, object if wide else np.int64)
-        for sl, dec, pl, s, d, a in self._coord:
-            rows = self.rows(sl)
+        for sl, k, dec, pl, s, d, a in self._coord:
+            rows, dec, pl, s, d, a = _last_wins(self.rows(sl, k), dec, pl, s, d, a)
             has_coord[rows] = True
             decision[rows] = dec
             plist[rows] = pl
@@ -192,7 +240,7 @@ class FactsBuilder:
         src[h.t_rows], dst[h.t_rows], amount[h.t_rows] = h.t_src, h.t_dst, h.t_amount
         self._slot_rows = None
         return Facts(state=self.state, participants=self.participants, records=records,
-                     owners=self.owners, everywhere=self.everywhere, pids=self._pids,
+                     owners=self.owners, everywhere=self.everywhere, pids=pids,
                      accounts=list(self.acct), status=status, has_coord=has_coord,
                      decision=decision, plist=plist, plists=self.plists, requested=requested,
                      src=src, dst=dst, amount=amount,
@@ -266,13 +314,13 @@ def columns_from_ops(b: FactsBuilder, history: Iterable[Op]) -> HistoryColumns:
     for inv in open_.values():  # never completed: indeterminate, like info
         if inv.f == "transfer":
             comps.append((inv.index, TYPE_CODE[OpType.INFO], inv.value["id"]))
-    t_slots = b.slots(t_ids)
-    c_slots = b.slots([c[2] for c in comps])
+    t_slot = b.slots(t_ids)
+    c_slot = b.slots([c[2] for c in comps])
     return HistoryColumns(
-        t_rows=b.rows(t_slots), t_src=_ints(b.account_codes(v[0] for v in t_vals)),
+        t_rows=b.rows(t_slot, len(t_ids)), t_src=_ints(b.account_codes(v[0] for v in t_vals)),
         t_dst=_ints(b.account_codes(v[1] for v in t_vals)), t_amount=_ints([v[2] for v in t_vals]),
         c_index=_ints([c[0] for c in comps]), c_type=np.asarray([c[1] for c in comps], np.int8),
-        c_rows=b.rows(c_slots), reads=reads, n_reads=n_reads, n_events=n)
+        c_rows=b.rows(c_slot, len(comps)), reads=reads, n_reads=n_reads, n_events=n)
 
 
 def facts_from_values(history: Iterable[Op], state: dict[str, Any]) -> Facts:

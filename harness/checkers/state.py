@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
+import numpy as np
 
 from harness.errors import BadInput, reading
 
@@ -243,14 +244,14 @@ def read_state(path: Path, progress: Any = None) -> FactsBuilder:
     path = Path(path)
     try:
         with paused_gc():
-            return _read_fast(path, progress)
+            b = _read_fast(path, progress)
     except _Unusual:
-        pass
-    state = load_state(path)
-    b = FactsBuilder(state)
-    feed_state(b, state)
-    if progress is not None:
-        progress.advance(path.stat().st_size)
+        state = load_state(path)
+        b = FactsBuilder(state)
+        feed_state(b, state)
+        if progress is not None:
+            progress.advance(path.stat().st_size)
+    b.number()  # the state's payment ids, numbered: their strings can go
     return b
 
 
@@ -277,23 +278,76 @@ def _read_fast(path: Path, progress: Any) -> FactsBuilder:
     except BadInput:
         raise _Unusual from None
     b = FactsBuilder(skeleton)
+    buf.madvise(mmap.MADV_DONTNEED)  # read again piece by piece: only a piece stays resident
+    advance = progress.advance if progress is not None else (lambda n: None)
     done = 0
     try:
-        for p in top.participants.values():
-            txns = _TXNS.decode(p.txns)
-            recs = list(txns.values())
-            b.add_records(list(txns), [_CODE[r.state] for r in recs], [r.applied for r in recs])
-            del txns, recs
-            if progress is not None:
-                progress.advance(len(p.txns))
-                done += len(p.txns)
+        for i, p in enumerate(top.participants.values()):
+            for txns, n in _pieces(p.txns, _TXNS):
+                recs = list(txns.values())
+                b.add_record_batch(i, list(txns), [_CODE[r.state] for r in recs],
+                                   [r.applied for r in recs])
+                del txns, recs
+                advance(n)
+                done += n
+            b.add_record_batch(i, [], [], [])
+            buf.madvise(mmap.MADV_DONTNEED)
         if top.coordinator is not None:
-            _feed_payments(b, _PAYMENTS.decode(top.coordinator.payments))
-    except (msgspec.MsgspecError, OverflowError):
+            for payments, n in _pieces(top.coordinator.payments, _PAYMENTS):
+                _feed_payments(b, payments)
+                advance(n)
+                done += n
+            buf.madvise(mmap.MADV_DONTNEED)
+    except (OverflowError, msgspec.MsgspecError):
         raise _Unusual from None
-    if progress is not None:
-        progress.advance(len(buf) - done)
+    advance(len(buf) - done)
     return b
+
+
+PIECE = 8 << 20  # bytes of a big JSON object decoded at a time
+
+
+def _pieces(raw: msgspec.Raw, decoder: msgspec.json.Decoder) -> Iterator[tuple[dict[str, Any], int]]:
+    """Decode a big JSON object a piece of about PIECE bytes at a time: (members, bytes).
+
+    Cuts go at `},"` (the end of one member, the start of the next). A cut that is
+    not between members (inside a string or a nested object) leaves a piece that is
+    not valid JSON, so a piece that fails is tried again twice as long, up to the
+    whole object. Keys repeated across pieces are settled as json.loads would
+    (build._last_wins).
+    """
+    a = np.frombuffer(raw, np.uint8)  # a view, no copy
+    if len(a) < 2 or a[0] != ord("{") or a[-1] != ord("}"):
+        raise _Unusual
+    end = len(a) - 1  # the closing brace
+    start = 1
+    view = memoryview(a)
+    while start < end:
+        size = PIECE
+        while True:
+            cut = _cut(a, start, size, end)
+            piece = bytearray(b"{")  # decoded Raw values refer to it: a new one each time
+            piece += view[start:cut]
+            piece += b"}"
+            try:
+                members = decoder.decode(piece)
+                break
+            except msgspec.MsgspecError:
+                if cut >= end:
+                    raise _Unusual from None
+                size *= 2
+        yield members, cut + 1 - start
+        start = cut + 1  # past the comma
+
+
+def _cut(a: np.ndarray, start: int, size: int, end: int) -> int:
+    """The first `,` of a `},"` at least `size` bytes after `start`, or `end`."""
+    while start + size < end:
+        hit = bytes(a[start + size:start + size + 65536]).find(b'},"')
+        if hit >= 0:
+            return start + size + hit + 1
+        size += 65536
+    return end
 
 
 def _feed_payments(b: FactsBuilder, payments: dict[str, _Payment]) -> None:

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import harness.checkers.state as state_reader
 import harness.history_columns as history_columns
 from harness.checkers import CheckOptions, check_all, check_files
 from harness.checkers.build import FactsBuilder, feed_state
@@ -71,8 +72,10 @@ def test_correct_run_same_both_ways_and_fast(tmp_path: Path, coordinator: bool) 
 
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of 100 bytes: lines cross block boundaries, columns come in many pieces."""
+    """History blocks of 100 bytes (lines cross block boundaries, columns come in many
+    pieces) and state objects decoded 60 bytes at a time."""
     monkeypatch.setattr(history_columns, "BLOCK", 100)
+    monkeypatch.setattr(state_reader, "PIECE", 60)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,
@@ -255,3 +258,22 @@ def test_fast_state_reader_matches_exact_loader(tmp_path: Path) -> None:
     assert ff.pids.equals(fe.pids) and ff.accounts == fe.accounts and ff.plists == fe.plists
     for k in ("status", "decision", "plist", "src", "dst", "amount", "requested"):
         assert (getattr(ff, k) == getattr(fe, k)).all(), k
+
+
+def test_state_pieces_repeated_keys_and_nested_records(tmp_path: Path, small_blocks: None) -> None:
+    """Cuts between pieces inside a nested object, and a payment id repeated in one
+    participant's txns (json.loads keeps the last value, at the first place)."""
+    run = correct_run()
+    h, s = _write(tmp_path, run.history, run.state())
+    text = s.read_text()
+    rec = '"pay-000003": {"state": "committed", "applied": 1}'
+    assert rec in text
+    text = text.replace(rec, rec.replace("}", ', "extra": {"a": {"b": 1}, "c": [{"d": 2}]}}'), 1)
+    text = text.replace('"pay-000001": {"state": "committed", "applied": 1}',
+                        '"pay-000001": {"state": "committed", "applied": 1}, '
+                        '"pay-000009": {"state": "aborted", "applied": 0}, '
+                        '"pay-000001": {"state": "aborted", "applied": 2}', 1)
+    s.write_text(text.replace(", ", ","))  # compact, so cuts fall between members
+    v = _both_ways(h, s)
+    assert v["valid"] is False
+    assert v["checkers"][2]["evidence"]["applied-more-than-once"]["examples"][0]["payment"] == "pay-000001"
