@@ -108,9 +108,8 @@ class _Columns:
             if self.t_slot < 0:
                 self.t_slot = slot
             self.t_n += len(ts)
-            self._add(t_pos=tpos + base,
-                      t_src=np.array(b.account_codes([t.src for t in ts]), np.int32),
-                      t_dst=np.array(b.account_codes([t.dst for t in ts]), np.int32),
+            codes = np.array(b.account_pairs([t.src for t in ts], [t.dst for t in ts]), np.int32)
+            self._add(t_pos=tpos + base, t_src=codes[:, 0], t_dst=codes[:, 1],
                       t_amount=np.array([t.amount for t in ts], np.int64))
         for i in np.flatnonzero(client & (typ == _OK) & (f == 1)):
             e = evs[i]

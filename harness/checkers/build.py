@@ -169,8 +169,10 @@ class FactsBuilder:
         """How many distinct payment ids have been numbered."""
         return 0 if self._pids is None else len(self._pids)
 
-    def account_codes(self, names: Iterable[str]) -> list[int]:
-        return _codes(self.acct, names)
+    def account_pairs(self, src: list[str], dst: list[str]) -> list[tuple[int, int]]:
+        """Codes of (from, to) pairs; accounts numbered in order of first sight."""
+        codes = _codes(self.acct, [a for pair in zip(src, dst) for a in pair])
+        return list(zip(codes[0::2], codes[1::2]))
 
     def plist_id(self, ps: list[str]) -> int:
         """One shared list per distinct participant list of the coordinator."""
@@ -272,11 +274,10 @@ def feed_state(b: FactsBuilder, state: dict[str, Any]) -> None:
         ps = c.get("participants")
         pl.append(b.plist_id(ps) if ps is not None else -1)
         tv = coordinator_tv(c)
-        if tv is None:
-            src.append(-1), dst.append(-1), amt.append(0)
-        else:
-            s, d = b.account_codes(tv[:2])
-            src.append(s), dst.append(d), amt.append(tv[2])
+        (s, d), a = b.account_pairs([tv[0]], [tv[1]])[0] if tv else (-1, -1), tv[2] if tv else 0
+        src.append(s)
+        dst.append(d)
+        amt.append(a)
     b.add_coordinator(list(payments), dec, pl, src, dst, amt)
 
 
@@ -316,9 +317,10 @@ def columns_from_ops(b: FactsBuilder, history: Iterable[Op]) -> HistoryColumns:
             comps.append((inv.index, TYPE_CODE[OpType.INFO], inv.value["id"]))
     t_slot = b.slots(t_ids)
     c_slot = b.slots([c[2] for c in comps])
+    pairs = b.account_pairs([v[0] for v in t_vals], [v[1] for v in t_vals])
     return HistoryColumns(
-        t_rows=b.rows(t_slot, len(t_ids)), t_src=_ints(b.account_codes(v[0] for v in t_vals)),
-        t_dst=_ints(b.account_codes(v[1] for v in t_vals)), t_amount=_ints([v[2] for v in t_vals]),
+        t_rows=b.rows(t_slot, len(t_ids)), t_src=_ints([p[0] for p in pairs]),
+        t_dst=_ints([p[1] for p in pairs]), t_amount=_ints([v[2] for v in t_vals]),
         c_index=_ints([c[0] for c in comps]), c_type=np.asarray([c[1] for c in comps], np.int8),
         c_rows=b.rows(c_slot, len(comps)), reads=reads, n_reads=n_reads, n_events=n)
 

@@ -351,23 +351,16 @@ def _cut(a: np.ndarray, start: int, size: int, end: int) -> int:
 
 
 def _feed_payments(b: FactsBuilder, payments: dict[str, _Payment]) -> None:
+    recs = list(payments.values())
     lists: dict[bytes, int] = {}
-    dec, pl, src, dst, amt = [], [], [], [], []
-    for c in payments.values():
-        dec.append(_DECISION[c.decision])
-        raw = bytes(c.participants)
-        i = lists.get(raw)
-        if i is None:
-            ps = _NAMES.decode(raw)
-            i = lists[raw] = -1 if ps is None else b.plist_id(ps)
-        pl.append(i)
-        if c.src is _UNSET or c.dst is _UNSET or c.amount is _UNSET:
-            src.append(-1)
-            dst.append(-1)
-            amt.append(0)
-        else:
-            s, d = b.account_codes((c.src, c.dst))
-            src.append(s)
-            dst.append(d)
-            amt.append(c.amount)
-    b.add_coordinator(list(payments), dec, pl, src, dst, amt)
+    raws = [bytes(c.participants) for c in recs]
+    for raw in dict.fromkeys(raws):  # the distinct participant lists: few
+        ps = _NAMES.decode(raw)
+        lists[raw] = -1 if ps is None else b.plist_id(ps)
+    has = [c.src is not _UNSET and c.dst is not _UNSET and c.amount is not _UNSET for c in recs]
+    codes = iter(b.account_pairs([c.src for c, h in zip(recs, has) if h],
+                                 [c.dst for c, h in zip(recs, has) if h]))
+    pairs = [next(codes) if h else (-1, -1) for h in has]
+    b.add_coordinator(list(payments), [_DECISION[c.decision] for c in recs],
+                      list(map(lists.__getitem__, raws)), [p[0] for p in pairs],
+                      [p[1] for p in pairs], [c.amount if h else 0 for c, h in zip(recs, has)])

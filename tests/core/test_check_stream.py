@@ -249,7 +249,12 @@ def test_valid_but_unusual_files_fall_back_to_the_same_verdict(tmp_path: Path) -
 def test_fast_state_reader_matches_exact_loader(tmp_path: Path) -> None:
     """Same rows, statuses and coordinator columns from the typed reader and from load_state."""
     run = _big_run(7, 200)
-    h, s = _write(tmp_path, run.history, run.state())
+    state = run.state()
+    for i, (pid, rec) in enumerate(list(state["coordinator"]["payments"].items())):
+        if i % 3 == 0:  # some coordinator records name from, to and amount, as the target's do
+            rec.update({"from": f"acct-x{i % 7}", "to": "acct-01", "amount": i + 1})
+        state["coordinator"]["payments"]["only-coord-" + pid] = rec  # not in the history
+    h, s = _write(tmp_path, run.history, state)
     fast = _read_fast(s, None)
     exact = FactsBuilder(load_state(s))
     feed_state(exact, load_state(s))
@@ -258,6 +263,7 @@ def test_fast_state_reader_matches_exact_loader(tmp_path: Path) -> None:
     assert ff.pids.equals(fe.pids) and ff.accounts == fe.accounts and ff.plists == fe.plists
     for k in ("status", "decision", "plist", "src", "dst", "amount", "requested"):
         assert (getattr(ff, k) == getattr(fe, k)).all(), k
+    _both_ways(h, s)
 
 
 def test_state_pieces_repeated_keys_and_nested_records(tmp_path: Path, small_blocks: None) -> None:
