@@ -21,7 +21,6 @@ import argparse
 import gc
 import importlib
 import json
-import mmap
 import shutil
 import sys
 import tempfile

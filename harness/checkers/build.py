@@ -55,7 +55,7 @@ def _codes(m: dict[str, int], keys: Iterable[str]) -> list[int]:
     return codes
 
 
-def _compact(xs: Sequence[int] | np.ndarray) -> np.ndarray:
+def compact(xs: Sequence[int] | np.ndarray) -> np.ndarray:
     """Small numbers (codes, `applied` counts) in one byte when they fit."""
     a = _ints(xs)
     if a.dtype != object and len(a) and -128 <= a.min() and a.max() < 128:
@@ -127,10 +127,11 @@ class FactsBuilder:
 
     # ------------------------------------------------------------ numbering
 
-    def slots(self, pids: list[str]) -> int:
+    def slots(self, pids: list[str] | pa.Array) -> int:
         """Take a batch of payment ids; returns the slot of the first (the rest follow on).
         `rows(slot, n)` says which payment row each slot is, once `number` has run."""
-        self._keys.append(pa.array(pids, pa.string(), memory_pool=_POOL))
+        self._keys.append(pids if isinstance(pids, pa.Array)
+                          else pa.array(pids, pa.string(), memory_pool=_POOL))
         n = self._n_keys
         self._n_keys += len(pids)
         return n
@@ -197,19 +198,19 @@ class FactsBuilder:
         """The next participant's txn records (call once per participant, in order)."""
         self.add_record_batch(len(self._records), pids, status, applied)
 
-    def add_record_batch(self, participant: int, pids: list[str], status: Sequence[int],
+    def add_record_batch(self, participant: int, pids: list[str] | pa.Array, status: Sequence[int],
                          applied: Sequence[int]) -> None:
         """Some of a participant's records, in order (participants in order too)."""
-        if participant == len(self._records):
+        while len(self._records) <= participant:
             self._records.append([])
         self._records[participant].append(
-            (self.slots(pids), len(pids), np.asarray(status, np.int8), _compact(applied)))
+            (self.slots(pids), len(pids), np.asarray(status, np.int8), compact(applied)))
 
     def add_coordinator(self, pids: list[str], decision: Sequence[int], plist: Sequence[int],
                         src: Sequence[int], dst: Sequence[int], amount: Sequence[int]) -> None:
         """Coordinator records: decision code, plist_id or -1, from/to codes or -1, amount."""
         self._coord.append((self.slots(pids), len(pids), np.asarray(decision, np.int8),
-                            _compact(plist), _compact(src), _compact(dst), _ints(amount)))
+                            compact(plist), compact(src), compact(dst), _ints(amount)))
 
     def finish(self, h: HistoryColumns) -> Facts:
         self.number()

@@ -10,13 +10,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import mmap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-
-import msgspec
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput, reading
 
@@ -186,66 +182,24 @@ def load_state(path: Path) -> dict[str, Any]:
     return validate_state(state, str(path))
 
 
-# ---------------------------------------------------------------- streamed, into Facts
-
-class _Unusual(Exception):
-    """The fast reader does not take this file as it is; the exact reader decides."""
-
-
-_UNSET = msgspec.UNSET
-
-
-class _Txn(msgspec.Struct, gc=False):
-    state: Literal["committed", "aborted", "prepared"]
-    applied: Annotated[int, msgspec.Meta(ge=0)] = -1
-
-
-class _Payment(msgspec.Struct, gc=False):
-    decision: Literal["commit", "abort"] | None = None
-    participants: msgspec.Raw = msgspec.Raw(b"null")
-    src: str | msgspec.UnsetType = msgspec.field(default=_UNSET, name="from")
-    dst: str | msgspec.UnsetType = msgspec.field(default=_UNSET, name="to")
-    amount: int | msgspec.UnsetType = _UNSET
-
-
-class _Participant(msgspec.Struct, gc=False):
-    txns: msgspec.Raw = msgspec.Raw(b"{}")
-    balances: Any = _UNSET
-    in_every_payment: Any = _UNSET
-
-
-class _Coordinator(msgspec.Struct, gc=False):
-    payments: msgspec.Raw = msgspec.Raw(b"{}")
-
-
-class _State(msgspec.Struct, gc=False):
-    participants: dict[str, _Participant]
-    initial_balances: Any = _UNSET
-    coordinator: _Coordinator | None = None
-    resolution: Any = _UNSET
-
-
-_CODE = {"committed": 1, "aborted": 2, "prepared": 3}
-_DECISION = {None: 0, "commit": 1, "abort": 2}
-_TXNS = msgspec.json.Decoder(dict[str, _Txn])
-_PAYMENTS = msgspec.json.Decoder(dict[str, _Payment])
-_NAMES = msgspec.json.Decoder(list[str] | None)
-
+# ---------------------------------------------------------------- into Facts
 
 def read_state(path: Path, progress: Any = None) -> FactsBuilder:
     """Read a state file into a FactsBuilder, without holding it as Python objects.
 
-    Typed decoding (msgspec) one participant at a time, records straight into
-    columns. Anything the typed reader does not take as it is goes to `load_state`,
-    whose verdict on the file is the one that counts (and names what is wrong).
+    The streamed reader (harness/checkers/state_stream.py) decodes it typed, a piece at
+    a time, straight into columns. Anything it does not take as it is goes to
+    `load_state`, whose verdict on the file is the one that counts (and names what is
+    wrong); its values are then fed the same way.
     """
     from harness.checkers.build import FactsBuilder, feed_state
+    from harness.checkers.state_stream import Unusual, read_fast
 
     path = Path(path)
     try:
         with paused_gc():
-            b = _read_fast(path, progress)
-    except _Unusual:
+            b = read_fast(path, progress)
+    except Unusual:
         state = load_state(path)
         b = FactsBuilder(state)
         feed_state(b, state)
@@ -253,114 +207,3 @@ def read_state(path: Path, progress: Any = None) -> FactsBuilder:
             progress.advance(path.stat().st_size)
     b.number()  # the state's payment ids, numbered: their strings can go
     return b
-
-
-def _read_fast(path: Path, progress: Any) -> FactsBuilder:
-    from harness.checkers.build import FactsBuilder
-
-    try:
-        with open(path, "rb") as f:
-            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        top = msgspec.json.decode(buf, type=_State)
-    except (OSError, ValueError, msgspec.MsgspecError):
-        raise _Unusual from None
-    skeleton: dict[str, Any] = {"participants": {}}
-    for k in ("initial_balances", "resolution"):
-        if (v := getattr(top, k)) is not _UNSET:
-            skeleton[k] = v
-    for name, p in top.participants.items():
-        skeleton["participants"][name] = {k: v for k in ("balances", "in_every_payment")
-                                          if (v := getattr(p, k)) is not _UNSET}
-    if top.coordinator is not None:
-        skeleton["coordinator"] = {"payments": {}}
-    try:
-        validate_state(skeleton, str(path))
-    except BadInput:
-        raise _Unusual from None
-    b = FactsBuilder(skeleton)
-    buf.madvise(mmap.MADV_DONTNEED)  # read again piece by piece: only a piece stays resident
-    advance = progress.advance if progress is not None else (lambda n: None)
-    done = 0
-    try:
-        for i, p in enumerate(top.participants.values()):
-            for txns, n in _pieces(p.txns, _TXNS):
-                recs = list(txns.values())
-                b.add_record_batch(i, list(txns), [_CODE[r.state] for r in recs],
-                                   [r.applied for r in recs])
-                del txns, recs
-                advance(n)
-                done += n
-            b.add_record_batch(i, [], [], [])
-            buf.madvise(mmap.MADV_DONTNEED)
-        if top.coordinator is not None:
-            for payments, n in _pieces(top.coordinator.payments, _PAYMENTS):
-                _feed_payments(b, payments)
-                advance(n)
-                done += n
-            buf.madvise(mmap.MADV_DONTNEED)
-    except (OverflowError, msgspec.MsgspecError):
-        raise _Unusual from None
-    advance(len(buf) - done)
-    return b
-
-
-PIECE = 8 << 20  # bytes of a big JSON object decoded at a time
-
-
-def _pieces(raw: msgspec.Raw, decoder: msgspec.json.Decoder) -> Iterator[tuple[dict[str, Any], int]]:
-    """Decode a big JSON object a piece of about PIECE bytes at a time: (members, bytes).
-
-    Cuts go at `},"` (the end of one member, the start of the next). A cut that is
-    not between members (inside a string or a nested object) leaves a piece that is
-    not valid JSON, so a piece that fails is tried again twice as long, up to the
-    whole object. Keys repeated across pieces are settled as json.loads would
-    (build._last_wins).
-    """
-    a = np.frombuffer(raw, np.uint8)  # a view, no copy
-    if len(a) < 2 or a[0] != ord("{") or a[-1] != ord("}"):
-        raise _Unusual
-    end = len(a) - 1  # the closing brace
-    start = 1
-    view = memoryview(a)
-    while start < end:
-        size = PIECE
-        while True:
-            cut = _cut(a, start, size, end)
-            piece = bytearray(b"{")  # decoded Raw values refer to it: a new one each time
-            piece += view[start:cut]
-            piece += b"}"
-            try:
-                members = decoder.decode(piece)
-                break
-            except msgspec.MsgspecError:
-                if cut >= end:
-                    raise _Unusual from None
-                size *= 2
-        yield members, cut + 1 - start
-        start = cut + 1  # past the comma
-
-
-def _cut(a: np.ndarray, start: int, size: int, end: int) -> int:
-    """The first `,` of a `},"` at least `size` bytes after `start`, or `end`."""
-    while start + size < end:
-        hit = bytes(a[start + size:start + size + 65536]).find(b'},"')
-        if hit >= 0:
-            return start + size + hit + 1
-        size += 65536
-    return end
-
-
-def _feed_payments(b: FactsBuilder, payments: dict[str, _Payment]) -> None:
-    recs = list(payments.values())
-    lists: dict[bytes, int] = {}
-    raws = [bytes(c.participants) for c in recs]
-    for raw in dict.fromkeys(raws):  # the distinct participant lists: few
-        ps = _NAMES.decode(raw)
-        lists[raw] = -1 if ps is None else b.plist_id(ps)
-    has = [c.src is not _UNSET and c.dst is not _UNSET and c.amount is not _UNSET for c in recs]
-    codes = iter(b.account_pairs([c.src for c, h in zip(recs, has) if h],
-                                 [c.dst for c, h in zip(recs, has) if h]))
-    pairs = [next(codes) if h else (-1, -1) for h in has]
-    b.add_coordinator(list(payments), [_DECISION[c.decision] for c in recs],
-                      list(map(lists.__getitem__, raws)), [p[0] for p in pairs],
-                      [p[1] for p in pairs], [c.amount if h else 0 for c, h in zip(recs, has)])

@@ -18,11 +18,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import harness.checkers.state as state_reader
+import harness.checkers.state_stream as state_reader
 import harness.history_columns as history_columns
 from harness.checkers import CheckOptions, check_all, check_files
 from harness.checkers.build import FactsBuilder, feed_state
-from harness.checkers.state import _read_fast, _Unusual, load_state
+from harness.checkers.state import load_state
+from harness.checkers.state_stream import Unusual as _Unusual
+from harness.checkers.state_stream import read_fast as _read_fast
 from harness.errors import BadInput
 from harness.history import load_history
 from harness.model import Op
@@ -266,7 +268,10 @@ def test_fast_state_reader_matches_exact_loader(tmp_path: Path) -> None:
     _both_ways(h, s)
 
 
-def test_state_pieces_repeated_keys_and_nested_records(tmp_path: Path, small_blocks: None) -> None:
+@pytest.mark.parametrize("workers", [False, True])
+def test_state_pieces_repeated_keys_and_nested_records(tmp_path: Path, small_blocks: None,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       workers: bool) -> None:
     """Cuts between pieces inside a nested object, and a payment id repeated in one
     participant's txns (json.loads keeps the last value, at the first place)."""
     run = correct_run()
@@ -280,6 +285,25 @@ def test_state_pieces_repeated_keys_and_nested_records(tmp_path: Path, small_blo
                         '"pay-000009": {"state": "aborted", "applied": 0}, '
                         '"pay-000001": {"state": "aborted", "applied": 2}', 1)
     s.write_text(text.replace(", ", ","))  # compact, so cuts fall between members
+    if workers:  # participants' pieces decoded by worker processes, as for big files
+        monkeypatch.setattr(state_reader, "PARALLEL_BYTES", 0)
     v = _both_ways(h, s)
     assert v["valid"] is False
     assert v["checkers"][2]["evidence"]["applied-more-than-once"]["examples"][0]["payment"] == "pay-000001"
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_worker_processes_give_the_same_columns(tmp_path: Path, small_blocks: None,
+                                                monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Big states are decoded by worker processes: same verdicts as in-process and in memory."""
+    run = _big_run(seed, 300)
+    state = run.state()
+    rng = random.Random(seed)
+    for p, pid in rng.sample([(p, pid) for p, r in state["participants"].items()
+                              for pid in r["txns"]], 10):
+        state["participants"][p]["txns"][pid] = {"state": "prepared", "applied": 1}
+    h, s = _write(tmp_path, run.history, state)
+    alone = check_files(h, s, OPTIONS).to_json()
+    monkeypatch.setattr(state_reader, "PARALLEL_BYTES", 0)
+    assert _fast_path_takes(h, s), f"seed {seed}"
+    assert _both_ways(h, s) == alone == check_all(run.history, state, OPTIONS).to_json()
