@@ -130,8 +130,11 @@ class _Columns:
     def finish(self) -> HistoryColumns:
         from harness.checkers.build import HistoryColumns
 
-        c = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in self.cols.items()}
-        self.cols.clear()
+        c: dict[str, np.ndarray] = {}
+        for k in list(self.cols):  # one column at a time: its pieces go as it is joined
+            v = self.cols.pop(k)
+            c[k] = np.concatenate(v) if v else np.zeros(0, np.int64)
+            del v
         index, typ, f = c.pop("index"), c.pop("type"), c.pop("f")
         nemesis = c.pop("nemesis").astype(bool)
         if len(index) > 1 and not (index[1:] > index[:-1]).all():
@@ -141,9 +144,13 @@ class _Columns:
         # each process's events in history order must go invoke, completion, invoke, ...
         # with the same f, and an info only last
         proc = c.pop("process")
-        order = np.flatnonzero(~nemesis)
+        n_client = len(proc) - int(nemesis.sum())
+        if n_client < len(proc):  # nemesis events sort last, and are left out
+            if n_client and proc.max() >= 2**62:
+                raise Unusual
+            proc[nemesis] = proc.max() + 1 if n_client else 0
         del nemesis
-        order = order[np.argsort(proc[order], kind="stable")]
+        order = np.argsort(proc, kind="stable")[:n_client]
         proc = proc[order]
         same = proc[1:] == proc[:-1]  # next event is of the same process
         del proc
@@ -177,11 +184,10 @@ class _Columns:
         open_ = np.sort(order[last_inv])
         open_ = open_[f[open_] == 0]
         del order, last_inv, cd, is_t
-        slot_of = np.full(len(index), -1, np.int64)  # event position -> transfer invoke number
-        slot_of[t_pos] = np.arange(len(t_pos))
         c_pos = np.concatenate([done, open_])
         c_type = np.concatenate([typ[done], np.full(len(open_), _INFO, np.int8)])
-        c_rows = rows[slot_of[np.concatenate([invoked, open_])]]
+        # the invoke of each outcome, by its place among the transfer invokes (t_pos is sorted)
+        c_rows = rows[np.searchsorted(t_pos, np.concatenate([invoked, open_]))]
         keep = fi == np.arange(len(rows))
         return HistoryColumns(
             t_rows=rows[keep], t_src=c["t_src"][keep], t_dst=c["t_dst"][keep],

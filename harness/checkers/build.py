@@ -33,7 +33,7 @@ _EMPTY = np.zeros(0, np.int64)
 _POOL = pa.system_memory_pool()
 
 
-def _ints(xs: Sequence[int] | np.ndarray) -> np.ndarray:
+def ints(xs: Sequence[int] | np.ndarray) -> np.ndarray:
     """int64, or Python ints (object) for numbers past 64 bits, which JSON allows."""
     if not len(xs):
         return _EMPTY
@@ -57,7 +57,7 @@ def _codes(m: dict[str, int], keys: Iterable[str]) -> list[int]:
 
 def compact(xs: Sequence[int] | np.ndarray) -> np.ndarray:
     """Small numbers (codes, `applied` counts) in one byte when they fit."""
-    a = _ints(xs)
+    a = ints(xs)
     if a.dtype != object and len(a) and -128 <= a.min() and a.max() < 128:
         return a.astype(np.int8)
     return a
@@ -206,11 +206,11 @@ class FactsBuilder:
         self._records[participant].append(
             (self.slots(pids), len(pids), np.asarray(status, np.int8), compact(applied)))
 
-    def add_coordinator(self, pids: list[str], decision: Sequence[int], plist: Sequence[int],
+    def add_coordinator(self, pids: list[str] | pa.Array, decision: Sequence[int], plist: Sequence[int],
                         src: Sequence[int], dst: Sequence[int], amount: Sequence[int]) -> None:
         """Coordinator records: decision code, plist_id or -1, from/to codes or -1, amount."""
         self._coord.append((self.slots(pids), len(pids), np.asarray(decision, np.int8),
-                            compact(plist), compact(src), compact(dst), _ints(amount)))
+                            compact(plist), compact(src), compact(dst), ints(amount)))
 
     def finish(self, h: HistoryColumns) -> Facts:
         self.number()
@@ -320,9 +320,9 @@ def columns_from_ops(b: FactsBuilder, history: Iterable[Op]) -> HistoryColumns:
     c_slot = b.slots([c[2] for c in comps])
     pairs = b.account_pairs([v[0] for v in t_vals], [v[1] for v in t_vals])
     return HistoryColumns(
-        t_rows=b.rows(t_slot, len(t_ids)), t_src=_ints([p[0] for p in pairs]),
-        t_dst=_ints([p[1] for p in pairs]), t_amount=_ints([v[2] for v in t_vals]),
-        c_index=_ints([c[0] for c in comps]), c_type=np.asarray([c[1] for c in comps], np.int8),
+        t_rows=b.rows(t_slot, len(t_ids)), t_src=ints([p[0] for p in pairs]),
+        t_dst=ints([p[1] for p in pairs]), t_amount=ints([v[2] for v in t_vals]),
+        c_index=ints([c[0] for c in comps]), c_type=np.asarray([c[1] for c in comps], np.int8),
         c_rows=b.rows(c_slot, len(comps)), reads=reads, n_reads=n_reads, n_events=n)
 
 

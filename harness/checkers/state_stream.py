@@ -174,18 +174,27 @@ def _collect(plan: list[tuple[int, int, int]], futures: list[Any], raws: list[ms
             for txns, n in _pieces(raws[i], _TXNS, start):
                 yield i, (_txns_batch(txns), n)
             continue
-        yield i, (batch, cut + 1 - start)
+        yield i, ((_ids(batch[0]), *batch[1:]), cut + 1 - start)
 
 
 def _txns_piece(path: str, lo: int, hi: int) -> Batch | None:
-    """In a worker: decode the members at file offsets lo..hi as one participant's txns."""
+    """In a worker: decode the members at file offsets lo..hi as one participant's txns.
+    The ids travel back as the two buffers of an Arrow string array."""
     with open(path, "rb") as f:
         body = os.pread(f.fileno(), hi - lo, lo)
     try:
-        batch = _txns_batch(_TXNS.decode(b"{" + body + b"}"))
+        ids, status, applied = _txns_batch(_TXNS.decode(b"{" + body + b"}"))
     except (msgspec.MsgspecError, OverflowError):
         return None
-    return pa.array(batch[0], pa.string(), memory_pool=pa.system_memory_pool()), *batch[1:]
+    arr = pa.array(ids, pa.string(), memory_pool=pa.system_memory_pool())
+    offsets, data = arr.buffers()[1:]
+    return (len(arr), bytes(offsets), bytes(data)), status, applied
+
+
+def _ids(packed: tuple[int, bytes, bytes]) -> pa.Array:
+    """Rebuild a worker's ids here, on memory the system allocator gives back."""
+    n, offsets, data = packed
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _txns_batch(txns: dict[str, _Txn]) -> Batch:
@@ -258,7 +267,8 @@ def _cut(a: np.ndarray, start: int, size: int, end: int) -> int:
 # ---------------------------------------------------------------- coordinator
 
 def _coordinator_batch(b: FactsBuilder, payments: dict[str, _Payment]) -> tuple[Any, ...]:
-    """Arguments of FactsBuilder.add_coordinator for one piece of coordinator records."""
+    """Arguments of FactsBuilder.add_coordinator for one piece of coordinator records, as
+    compact columns (they wait for the participants' records, which come first)."""
     recs = list(payments.values())
     lists: dict[bytes, int] = {}
     raws = [bytes(c.participants) for c in recs]
@@ -269,6 +279,9 @@ def _coordinator_batch(b: FactsBuilder, payments: dict[str, _Payment]) -> tuple[
     codes = iter(b.account_pairs([c.src for c, h in zip(recs, has) if h],
                                  [c.dst for c, h in zip(recs, has) if h]))
     pairs = [next(codes) if h else (-1, -1) for h in has]
-    return (list(payments), [_DECISION[c.decision] for c in recs],
-            list(map(lists.__getitem__, raws)), [p[0] for p in pairs], [p[1] for p in pairs],
-            [c.amount if h else 0 for c, h in zip(recs, has)])
+    from harness.checkers.build import compact, ints
+
+    return (pa.array(list(payments), pa.string(), memory_pool=pa.system_memory_pool()),
+            np.array([_DECISION[c.decision] for c in recs], np.int8),
+            compact(list(map(lists.__getitem__, raws))), compact([p[0] for p in pairs]),
+            compact([p[1] for p in pairs]), ints([c.amount if h else 0 for c, h in zip(recs, has)]))
