@@ -130,6 +130,8 @@ class _Columns:
     def finish(self) -> HistoryColumns:
         from harness.checkers.build import HistoryColumns
 
+        # number the payment ids first, before the rules' temporaries (a hash table of them)
+        rows = self.b.rows(self.t_slot, self.t_n)
         c: dict[str, np.ndarray] = {}
         for k in list(self.cols):  # one column at a time: its pieces go as it is joined
             v = self.cols.pop(k)
@@ -168,7 +170,7 @@ class _Columns:
         if (f[done] != f[invoked]).any():
             raise Unusual
         # a payment id names one transfer: every invoke repeats the first's from, to, amount
-        rows, t_pos = self.b.rows(self.t_slot, self.t_n), c.pop("t_pos")
+        t_pos = c.pop("t_pos")
         first = np.full(self.b.n_rows, len(rows), np.int64)
         np.minimum.at(first, rows, np.arange(len(rows)))
         fi = first[rows]
