@@ -68,7 +68,7 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
     Exposure("timeout-as-abort", _delays("coordinator", "after-send-prepare", 9000), 26.0,
              ("client-agreement",)),
     # no fault: concurrent payments from one account are enough
-    Exposure("no-funds-hold", Schedule(seed=None, events=[]), 15.0,
+    Exposure("no-funds-hold", Schedule(seed=None, events=[]), 20.0,
              ("no-negative",)),
 ]}
 
