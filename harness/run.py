@@ -28,9 +28,9 @@ from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, BadInput, In
 from harness.progress import Progress, count_outcomes
 from harness.quiesce import quiesce
 
-__all__ = ["RunConfig", "RunResult", "RunObserver", "run_chaos", "DEFAULT_FAULTS"]
+from faults.catalog import DEFAULT_FAULTS
 
-DEFAULT_FAULTS = ("latency", "partition", "kill", "pause", "broker-kill")
+__all__ = ["RunConfig", "RunResult", "RunObserver", "run_chaos", "DEFAULT_FAULTS"]
 
 
 class RunObserver(Protocol):
@@ -213,7 +213,9 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         schedule = (config.schedule if config.schedule is not None else
                     Schedule.load(config.schedule_file) if config.schedule_file else
                     generate(seed, families=config.faults, duration=config.duration,
-                             topology=topology, intensity=config.intensity))
+                             topology=topology, intensity=config.intensity, timeouts=adapter_cls.timeouts,
+                             failpoints=adapter.failpoints() if "failpoints" in adapter_cls.capabilities
+                             else ()))
         schedule.dump(run_dir / "schedule.json")
         run_meta["faults"] = sorted({e.fault for e in schedule.events})
         observed = _ObservedRecorder(recorder, observer)

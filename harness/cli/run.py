@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import BadInput
-from harness.run import DEFAULT_FAULTS, RunConfig, RunResult, run_chaos
+from faults.catalog import DEFAULT_FAULTS
+from harness.run import RunConfig, RunResult, run_chaos
 from harness.verdict_table import format_verdict_table
 
 
