@@ -22,12 +22,7 @@ from harness.errors import BadInput
 __all__ = ["Family", "CATALOG", "FAMILIES", "DEFAULT_FAULTS", "LINK", "NODE", "BROKER", "CONTAINER",
            "PARTITION", "family", "check_params", "DIRECTIONS"]
 
-_ORDER = (LINK, PARTITION, NODE, BROKER, CONTAINER)
-
-# name -> family, grouped by kind (links first), each kind in registration order
-CATALOG: dict[str, Family] = {name: fam for kind in _ORDER for name, fam in REGISTRY.items()
-                              if fam.kind == kind}
-CATALOG.update({name: fam for name, fam in REGISTRY.items() if name not in CATALOG})
+CATALOG: dict[str, Family] = REGISTRY  # name -> family, grouped by kind (links first)
 
 FAMILIES: dict[str, str] = {name: f.description for name, f in CATALOG.items()}
 

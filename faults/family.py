@@ -181,14 +181,20 @@ class Family:
         raise NotImplementedError
 
 
-REGISTRY: dict[str, Family] = {}
+REGISTRY: dict[str, Family] = {}  # name -> family: links, partitions, nodes, brokers, containers
+_KIND_ORDER = (LINK, PARTITION, NODE, BROKER, CONTAINER)
 
 
 def register(cls: type[Family]) -> type[Family]:
-    """Class decorator: one instance of `cls` joins the registry under `cls.name`."""
+    """Class decorator: one instance of `cls` joins the registry under `cls.name`
+    (kept grouped by kind, in registration order within a kind, whatever the import order)."""
     if cls.name in REGISTRY:
         raise ValueError(f"fault family {cls.name!r} registered twice")
     REGISTRY[cls.name] = cls()
+    rank = {kind: i for i, kind in enumerate(_KIND_ORDER)}
+    ordered = sorted(REGISTRY.items(), key=lambda item: rank.get(item[1].kind, len(rank)))
+    REGISTRY.clear()
+    REGISTRY.update(ordered)
     return cls
 
 

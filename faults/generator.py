@@ -32,8 +32,9 @@ __all__ = ["generate", "time_scales", "LONG_DEFAULT"]
 
 LONG_DEFAULT = 15.0  # a window this long counts as "long" when the target declares no timeouts
 SHORT = (0.5, 3.0)
+MEDIUM_HIGH = 8.0
 QUIET_TAIL = 0.15  # the last share of a run has no fault
-_SCALE_ODDS = {"short": 0.55, "medium": 0.30, "long": 0.15}
+_SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
 _ROLE_WEIGHT = {"coordinator": 2}  # in 2PC the coordinator is in every payment: aim at it twice as often
 _SEPARATION = 0.1  # seconds between two faults on the same node
 
@@ -42,7 +43,7 @@ def time_scales(timeouts: Mapping[str, float] | None) -> dict[str, tuple[float, 
     """The (low, high) window bounds of each scale; "long" starts past the longest timeout."""
     longest = max((float(v) for v in (timeouts or {}).values()), default=0.0)
     long_low = longest * 1.25 + 1.0 if longest > 0 else LONG_DEFAULT
-    return {"short": SHORT, "medium": (SHORT[1], max(SHORT[1] + 0.5, long_low)),
+    return {"short": SHORT, "medium": (SHORT[1], max(SHORT[1] + 0.5, min(long_low, MEDIUM_HIGH))),
             "long": (long_low, long_low * 1.6)}
 
 
@@ -150,7 +151,7 @@ def _lay(rng: random.Random, fams: list[Family], aims: dict[str, list[Aim]], top
             if got:
                 placed.append(got)
                 uses[fam.name] += 1
-                gap = rng.uniform(0.3, 1.0) * min(got.event.duration, SHORT[1]) * (1 - intensity) / intensity
+                gap = rng.uniform(0.2, 0.8) * min(got.event.duration, 2.0) * (1 - intensity) / intensity
                 clocks[lane] = got.event.end + max(gap, _SEPARATION)
                 break
             later = [p.event.end + _SEPARATION for p in placed if p.event.end + _SEPARATION > t]

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from faults import docker as docker_faults
 from faults.catalog import family
-from faults.family import Planned, Reach
+from faults.family import EVERYTHING, Planned, Reach
 from faults.injection import Injection
 from faults.schedule import FaultEvent, Schedule
 from faults.toxiproxy import ToxiproxyServer
@@ -121,35 +121,48 @@ class Nemesis:
     async def run(self, schedule: Schedule, *, stop: asyncio.Event | None = None) -> None:
         """Fire each event at its time (seconds from now), heal it after its duration.
 
-        Returns when the schedule ends or `stop` is set; everything is healed on
-        the way out, whatever the way out is.
+        Each event runs as its own task, so a slow step (a restart waiting for its
+        node to be ready) never delays faults on other nodes. An event waits for the
+        events the schedule heals before it on the same nodes, so each heal undoes
+        exactly its own fault. Returns when the schedule ends or `stop` is set;
+        everything is healed on the way out, whatever the way out is.
         """
         self.validate(schedule)
         self.clear_leftovers()
         stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        # at one instant: heal what ends, then start what begins; a zero-length fault heals last
-        steps = sorted([(e.at, 1, i) for i, e in enumerate(schedule.events)] +
-                       [(e.end, 0 if e.duration > 0 else 2, i) for i, e in enumerate(schedule.events)])
-        live: dict[int, Injection] = {}
+        t0 = asyncio.get_running_loop().time()
+        events = schedule.events
+        touched = [family(e.fault).touches(self.topology, tuple(e.targets)) for e in events]
+        done = [asyncio.Event() for _ in events]
+
+        def before(i: int) -> list[asyncio.Event]:
+            return [done[j] for j, e in enumerate(events) if j != i and e.end <= events[i].at
+                    and (touched[i] & touched[j] or EVERYTHING in touched[i] | touched[j])]
+
+        tasks = [asyncio.ensure_future(self._one(e, t0, before(i), done[i], stop))
+                 for i, e in enumerate(events)]
         try:
-            for at, order, i in steps:
-                delay = t0 + at - loop.time()
-                if delay > 0:
-                    try:
-                        await asyncio.wait_for(stop.wait(), delay)
-                    except asyncio.TimeoutError:
-                        pass
-                if stop.is_set():
-                    break
-                if order == 1:
-                    live[i] = await self.inject(schedule.events[i])
-                elif i in live:
-                    await self.heal(live.pop(i))
+            await asyncio.gather(*tasks)
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._stop_tasks()
             self.heal_all()
+
+    async def _one(self, event: FaultEvent, t0: float, after: list[asyncio.Event], done: asyncio.Event,
+                   stop: asyncio.Event) -> None:
+        """One event: wait for its turn and its time, inject, wait its duration, heal."""
+        try:
+            for other in after:
+                await other.wait()
+            if not await _until(t0 + event.at, stop):
+                return
+            injection = await self.inject(event)
+            await _until(t0 + event.end, stop)
+            await self.heal(injection)
+        finally:
+            done.set()
 
     async def _stop_tasks(self) -> None:
         """Cancel background fault tasks (flapping links, crash storms) and wait for them."""
@@ -221,3 +234,13 @@ class Nemesis:
         await self._stop_tasks()
         self.heal_all()
 
+
+async def _until(when: float, stop: asyncio.Event) -> bool:
+    """Sleep until loop time `when`; False if `stop` was set first (or already)."""
+    delay = when - asyncio.get_running_loop().time()
+    if delay > 0 and not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+    return not stop.is_set()

@@ -55,6 +55,7 @@ class BrokerFamily(NodeFamily):
     """Targets are nodes of role "broker": every payment passes through it."""
 
     kind = BROKER
+    scales = ("short",)  # every payment passes the broker: a long broker fault only idles the run
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [Aim((n.name,)) for n in sorted(topology.by_role("broker"), key=lambda n: n.name)
@@ -219,6 +220,6 @@ class BrokerPause(BrokerFamily):
 
 @register
 class BrokerRestart(BrokerFamily):
-    name, scales = "broker-restart", ("short",)
+    name = "broker-restart"
     description = "graceful stop and immediate start of the broker"
     action = staticmethod(process.restart)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from harness.errors import BadInput
 from faults.catalog import DEFAULT_FAULTS
+from faults.coverage import coverage_lines
+from faults.schedule import Schedule
 from harness.run import RunConfig, RunResult, run_chaos
 from harness.verdict_table import format_verdict_table
 
@@ -80,6 +82,10 @@ def print_result(result: RunResult) -> None:
           f" seed {result.seed}: {c.get('ok', 0)} ok, {c.get('fail', 0)} failed, "
           f"{c.get('info', 0)} unknown, {c.get('faults', 0)} faults injected")
     print(format_verdict_table(result.verdict))
+    schedule = result.run_dir / "schedule.json"
+    lines = coverage_lines(Schedule.load(schedule)) if schedule.is_file() else []
+    if lines:
+        print("\n" + "\n".join(lines))
     label = {True: "VALID", False: "VIOLATED", "unknown": "UNKNOWN"}[result.valid]
     print(f"\nverdict: {label}")
     print(f"run directory: {result.run_dir}")
