@@ -18,6 +18,7 @@ run, leaving a quiet tail.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ MEDIUM_HIGH = 8.0
 QUIET_TAIL = 0.15  # the last share of a run has no fault
 _SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
 _ROLE_WEIGHT = {"coordinator": 2}  # in 2PC the coordinator is in every payment: aim at it twice as often
+_DRY_RUNS = 4  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
 
 
@@ -189,11 +191,15 @@ def generate(seed: int, *, families: Sequence[str], duration: float, topology: T
     fams = [family(n) for n in aims]
     scales = time_scales(timeouts)
 
-    def lay(offsets: Mapping[str, int]) -> tuple[list[FaultEvent], dict[str, int]]:
-        return _lay(random.Random(seed), fams, aims, topology, duration, intensity, scales, offsets)
+    def lay(rng_seed: int, offsets: Mapping[str, int]) -> tuple[list[FaultEvent], dict[str, int]]:
+        return _lay(random.Random(rng_seed), fams, aims, topology, duration, intensity, scales, offsets)
 
-    # a dry run counts how many aims of each family one run uses; rotating each cycle by
-    # seed x that count makes consecutive seeds continue where the previous one stopped
-    _, uses = lay({})
-    events, _ = lay({name: seed * count for name, count in uses.items()})
+    # A campaign should walk each family's aims like one long run: seed s starts where
+    # seeds 0..s-1 stopped, on average. Dry runs on fixed seeds say how many aims of each
+    # family one run uses; the offset is seed x that rate (independent of this seed).
+    rate = dict.fromkeys(aims, 0.0)
+    for dry in range(_DRY_RUNS):
+        for name, count in lay(-1 - dry, {})[1].items():
+            rate[name] += count / _DRY_RUNS
+    events, _ = lay(seed, {name: math.floor(seed * r) for name, r in rate.items()})
     return Schedule(seed, sorted(events, key=lambda e: (e.at, e.fault, e.targets)))
