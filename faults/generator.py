@@ -9,8 +9,8 @@ so consecutive seeds start where the previous one stopped: a campaign over seeds
 
 Windows are drawn on three scales: short (0.5-3 s), medium, and long, longer than
 the target's own timeouts (an adapter declares them; else 15 s counts as long).
-Crash storms are a family of their own (faults.nodes.CrashStorm). Above intensity
-0.4 two lanes place faults side by side, so faults on different nodes overlap, as
+Crash storms are a family of their own (faults.nodes.CrashStorm). From intensity
+0.3 three lanes place faults side by side, so faults on different nodes overlap, as
 in Jepsen's combined nemesis; faults that touch the same node never overlap. The
 same inputs give a byte-identical schedule; the last fault heals by 85 % of the
 run, leaving a quiet tail.
@@ -133,7 +133,7 @@ def _lay(rng: random.Random, fams: list[Family], aims: dict[str, list[Aim]], top
     end = duration * (1 - QUIET_TAIL)
     cycles = {f.name: _Cycle(f, aims[f.name], topology, offsets.get(f.name, 0)) for f in fams}
     turns = _Turns(fams, rng)
-    lanes = 1 if intensity < 0.4 else 2 if intensity < 0.8 else 3
+    lanes = 1 if intensity < 0.3 else 3 if intensity < 0.8 else 4
     clocks = [rng.uniform(0.2, 1.5) + lane * rng.uniform(0.5, 2.0) for lane in range(lanes)]
     open_lanes = set(range(lanes))
     placed: list[_Placed] = []

@@ -168,7 +168,7 @@ class _Storm:
 
 @register
 class Failpoint(NodeFamily):
-    name, default, weight, open_params = "failpoint", True, 4.0, True
+    name, default, weight, open_params = "failpoint", True, 6.0, True
     description = ("arms the named failpoint on the node (action crash by default); healed by "
                    "starting the node if it died")
     defaults = {"name": None, "action": "crash"}
