@@ -71,10 +71,12 @@ class RunConfig:
     lab: str = "local"
     failpoints: dict[str, str] = field(default_factory=dict)
     schedule: Any = None  # a faults.schedule.Schedule given in code (suites); wins over `faults`
+    workload: str = "mixed"  # a shape of harness.workload_shapes (docs/workloads.md)
 
     def reproduce_command(self, seed: int, run_dir: Path) -> str:
         argv = ["txchaos", "run", "--target", self.target, "--seed", str(seed),
-                "--duration", f"{self.duration:g}", "--clients", str(self.clients)]
+                "--duration", f"{self.duration:g}", "--clients", str(self.clients),
+                "--workload", self.workload]
         if self.schedule is not None:
             argv += ["--schedule", str(run_dir / "schedule.json")]
         elif self.schedule_file is not None:
@@ -168,12 +170,14 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     from harness.history import HistoryRecorder
     from harness.lab import Lab
     from harness.workload import WorkloadSpec, initial_balances
+    from harness.workload_shapes import shape
 
     from faults.catalog import family
 
     adapter_cls = load_adapter(config.target)
     for fault in config.faults:
         family(fault)  # BadInput listing the valid faults, before anything starts
+    shape(config.workload)  # BadInput listing the valid workloads, before anything starts
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
         raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "
@@ -183,7 +187,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     observer = observer or _SilentObserver()
     t0 = time.monotonic()
     phases = _Phases(observer, t0)
-    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients,
+    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients, shape=config.workload,
                         read_share=0.05 if "read" in adapter_cls.capabilities else 0.0)
     own_lab = lab is None
     if own_lab:
@@ -195,6 +199,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     run_meta: dict[str, Any] = {
         "target": config.target, "mutant": config.mutant, "faults": list(config.faults),
         "seed": seed, "duration": config.duration, "clients": config.clients,
+        "workload": config.workload,
         "command": config.reproduce_command(seed, run_dir),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
