@@ -205,10 +205,10 @@ class Retry:
 @shape_class
 class Mixed:
     name = "mixed"
-    summary = ("segments of 40-80 requests of each shape marked for the mix (burst, hot, "
+    summary = ("segments of 30-60 requests of each shape marked for the mix (burst, hot, "
                "drain, retry), in a seeded order that reshuffles every round")
     in_mix = False
-    segment = (40, 80)
+    segment = (30, 60)
 
     def requests(self, d: Draft) -> Iterator[Request]:
         streams = {name: s.requests(d) for name, s in SHAPES.items() if s.in_mix}

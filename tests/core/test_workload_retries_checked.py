@@ -9,10 +9,12 @@ checkers must not raise a false alarm when a first attempt was `info` and the re
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 from harness.checkers import CheckOptions, check_all
-from harness.history import HistoryRecorder, validate_history
+from harness.history import HistoryRecorder, load_history, validate_history
 from harness.model import Op, OpResult, OpType, Outcome, Transfer
 from harness.workload import WorkloadSpec, initial_balances, run_clients
 
@@ -146,3 +148,13 @@ def test_hand_written_retries_each_attempt_is_judged_against_the_one_outcome() -
     assert bad["valid"] is False and "fail-but-committed" in bad["evidence"]
     twice = verdicts(info_ok, _state("commit", 2))
     assert twice["exactly-once"]["valid"] is False and twice["conservation"]["valid"] is False
+
+
+def test_the_retry_example_in_the_docs_is_a_valid_history(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text()
+    block = next(b for b in re.findall(r"```\n(.*?)```", text, re.S) if b.startswith('{"index":10'))
+    (tmp_path / "h.jsonl").write_text(block)
+    ops = load_history(tmp_path / "h.jsonl")
+    assert [(o.process, o.type.value, o.value["id"]) for o in ops] == [
+        (3, "invoke", "pay-000004"), (3, "info", "pay-000004"),
+        (4, "invoke", "pay-000004"), (4, "ok", "pay-000004")]
