@@ -222,3 +222,12 @@ def test_every_shape_records_a_valid_history_with_reads(name: str) -> None:
     reads = [o for o in ops if o.f == "read" and o.type is OpType.OK]
     assert reads and all(sum(o.value.values()) == 800 for o in reads)
     assert sum(o.type is OpType.INVOKE for o in ops) >= 150
+
+
+def test_saved_run_configs_keep_their_workload() -> None:
+    from harness.runconfig import RunConfig
+
+    old, _ = RunConfig.from_json({"target": "nats"}, where="run.json")
+    assert old.workload == "uniform"  # saved before shapes existed: it ran uniform
+    saved, _ = RunConfig.from_json(RunConfig(target="nats", workload="drain").to_json(), where="run.json")
+    assert saved.workload == "drain" and RunConfig(target="nats").workload == "mixed"
