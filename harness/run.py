@@ -131,12 +131,14 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     from harness.history import HistoryRecorder
     from harness.lab import Lab
     from harness.workload import WorkloadSpec, initial_balances
+    from harness.workload_shapes import shape
 
     from faults.catalog import family
 
     adapter_cls = load_adapter(config.target)
     for fault in config.faults:
         family(fault)  # BadInput listing the valid faults, before anything starts
+    shape(config.workload)  # BadInput listing the valid workloads, before anything starts
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
         raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "
@@ -146,7 +148,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     observer = observer or _SilentObserver()
     t0 = time.monotonic()
     phases = _Phases(observer, t0)
-    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients,
+    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients, shape=config.workload,
                         read_share=0.05 if "read" in adapter_cls.capabilities else 0.0)
     own_lab = lab is None
     if own_lab:

@@ -45,6 +45,7 @@ class RunConfig:
     lab: str = "local"
     failpoints: dict[str, str] = field(default_factory=dict)
     schedule: Any = None  # a faults.schedule.Schedule given in code; wins over `faults`
+    workload: str = "mixed"  # a shape of harness.workload_shapes (docs/workloads.md)
 
     def to_json(self) -> dict[str, Any]:
         """The saved configuration: every field that shapes the run."""
@@ -62,7 +63,7 @@ class RunConfig:
         known = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_SAVED}
         if not isinstance(data, dict) or not isinstance(data.get("target"), str):
             raise BadInput(f"{where}: no run configuration (a 'config' object with a target)")
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"workload": "uniform"}  # what runs saved before shapes ran
         warnings = []
         for key, value in data.items():
             if key not in known:
