@@ -183,6 +183,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         run_meta["versions"] = _versions(lab, adapter_cls.services)
         schedule = (config.schedule if config.schedule is not None else
                     Schedule.load(config.schedule_file) if config.schedule_file else
+                    Schedule(seed, []) if not config.faults else  # --faults none
                     generate(seed, families=config.faults, duration=config.duration,
                              topology=topology, intensity=config.intensity, timeouts=adapter_cls.timeouts,
                              failpoints=adapter.failpoints() if "failpoints" in adapter_cls.capabilities
