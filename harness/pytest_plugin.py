@@ -38,6 +38,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab", default="local", metavar="local|external|FILE",
                     help="local: start brokers and Toxiproxy here; external: use the "
                          "TXCHAOS_* environment variables; or a lab config file")
+    group.addoption("--txchaos-target-opt", action="append", default=None, metavar="KEY=VALUE",
+                    help="an option of the target's adapter (repeatable); adds to the "
+                         "txchaos_target_opt ini lines")
+    parser.addini("txchaos_target_opt", "options of the target's adapter, one KEY=VALUE a line",
+                  type="linelist", default=[])
+
+
+def target_options(config: pytest.Config) -> dict[str, str]:
+    """--txchaos-target-opt over the txchaos_target_opt ini lines, as a dict."""
+    from adapters.registry import parse_options
+
+    return parse_options([*config.getini("txchaos_target_opt"),
+                          *(config.getoption("--txchaos-target-opt", None) or [])],
+                         flag="--txchaos-target-opt")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +67,10 @@ def _check_options(config: pytest.Config) -> None:
     """Bad --faults or --target values are usage errors, before anything starts."""
     from harness.errors import BadInput
 
+    try:
+        target_options(config)
+    except BadInput as e:
+        raise pytest.UsageError(str(e)) from None
     faults = config.getoption("--faults", None)
     if faults:
         from faults.catalog import family

@@ -47,6 +47,7 @@ class RunConfig:
     lab: str = "local"
     failpoints: dict[str, str] = field(default_factory=dict)
     schedule: Any = None  # a faults.schedule.Schedule given in code; wins over `faults`
+    target_options: dict[str, str] = field(default_factory=dict)  # the adapter's options (--target-opt)
 
     def to_json(self) -> dict[str, Any]:
         """The saved configuration: every field that shapes the run."""
