@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+import uuid
 from typing import Any, ClassVar
 
 import aiohttp
@@ -89,6 +90,7 @@ class SpecAdapter(Adapter):
         common = {**options, "accounts": json.dumps(self.accounts, sort_keys=True),
                   "account_ids": ",".join(sorted(self.accounts)), "mutant": ctx.mutant or "",
                   "participants": ",".join(n for n, s in spec.services.items() if s.role == "participant"),
+                  "namespace": f"{spec.name}-{uuid.uuid4().hex[:10]}",
                   "seed": str(ctx.seed), "spec_dir": str(spec.dir), "run_dir": str(ctx.run_dir)}
         links: list[Link] = []
         nodes: list[Node] = []

@@ -31,7 +31,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 # what a placeholder may name in each context (service.NAME.* and option.NAME are checked apart)
 SERVICE_VARS = ("name", "port", "data_dir", "broker_url", "broker_address", "accounts", "account_ids",
-                "participants", "mutant", "seed", "spec_dir", "run_dir")
+                "participants", "mutant", "namespace", "seed", "spec_dir", "run_dir")
 SUBMIT_VARS = ("id", "from", "to", "amount")
 FAILPOINT_VARS = (*SERVICE_VARS, "node", "failpoint", "action", "ms")
 
@@ -270,7 +270,7 @@ def load_spec(path: str | Path) -> TargetSpec:
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{file}: not valid TOML: {e}") from None
     root = _Table(file, "", data)
-    root.known("target", "options", "timeouts", "services", "submit", "read", "failpoints", "mutants")
+    root.known("target", "options", "timeouts", "env", "services", "submit", "read", "failpoints", "mutants")
     target = root.table("target")
     assert target is not None
     target.known("name", "broker", "roles", "no_negative")
@@ -301,6 +301,8 @@ def load_spec(path: str | Path) -> TargetSpec:
     names = list(services_t.data)
     option_vars = {f"option.{k}" for k in options}
     service_refs = {f"service.{n}.{a}" for n in names for a in ("url", "address")}
+    shared_env = root.table("env", {})  # every service's environment; a service's own env wins
+    assert shared_env is not None
     services: dict[str, ServiceSpec] = {}
     for sname in names:
         s = services_t.table(sname)
@@ -321,7 +323,8 @@ def load_spec(path: str | Path) -> TargetSpec:
         args = tuple(_check_template(s, f"args[{i}]", a, own) for i, a in enumerate(s.strings("args", []) or []))
         env_t = s.table("env", {})
         assert env_t is not None
-        env = {k: env_t.template(k, own) for k in env_t.data}
+        env = {**{k: shared_env.template(k, own) for k in shared_env.data},
+               **{k: env_t.template(k, own) for k in env_t.data}}
         direct = own - service_refs  # health and state are the harness's view: no proxies
         state_cmd = tuple(_check_template(s, f"state_command[{i}]", a, direct)
                           for i, a in enumerate(s.strings("state_command", []) or []))
