@@ -1,0 +1,45 @@
+"""examples/go-payments: the Go 2PC service, wrapped by its target.toml alone, passes a short
+default chaos run, and the chaos catches its switchable bug (no-dedup)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters.registry import load_adapter
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = REPO / "examples" / "go-payments" / "target.toml"
+
+
+def _run(tmp_path: Path, seed: int, *extra: str) -> tuple[int, str, dict]:
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "harness", "run", "--target", f"spec:{SPEC}",
+                             "--duration", "10", "--seed", str(seed), "--quiet", "--out", str(out), *extra],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    text = result.stdout + result.stderr
+    verdict = json.loads((out / "verdict.json").read_text()) if (out / "verdict.json").is_file() else {}
+    return result.returncode, text, verdict
+
+
+def test_spec_declares_what_the_service_offers(gopay: Path) -> None:
+    cls = load_adapter(f"spec:{SPEC}")
+    assert cls.name == "go-payments" and cls.services == frozenset({"rabbitmq"})
+    assert cls.capabilities == frozenset({"no-negative", "mutants"})
+    assert cls().mutants() == ["no-dedup"] and cls.notices == ()
+
+
+def test_go_example_passes_default_chaos(tmp_path: Path, gopay: Path) -> None:
+    code, text, verdict = _run(tmp_path, 9)  # kills the coordinator, then the broker twice
+    assert code == 0, text
+    assert verdict["valid"] is True
+    assert " 0 ok," not in text and "0 faults injected" not in text, text
+
+
+def test_go_example_bug_is_caught(tmp_path: Path, gopay: Path) -> None:
+    code, text, verdict = _run(tmp_path, 10, "--mutant", "no-dedup")  # kills both shards
+    assert code == 1, text
+    by_name = {c["name"]: c for c in verdict["checkers"]}
+    assert by_name["exactly-once"]["valid"] is False, text
