@@ -110,6 +110,13 @@ class TargetContext:
             self._pid_dir = lab_dir / "pids"
         return self._pid_dir
 
+    @staticmethod
+    def free_port() -> int:
+        """A free TCP port on 127.0.0.1 for a node to listen on."""
+        from harness.lab.ports import free_port
+
+        return free_port()
+
     def spawn(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
               ready: Callable[[], bool] | None = None, ready_timeout: float = 60.0,
               cwd: Path | None = None, stop_timeout: float = 10.0, start: bool = True) -> ManagedProcess:

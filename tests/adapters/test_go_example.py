@@ -43,3 +43,20 @@ def test_go_example_bug_is_caught(tmp_path: Path, gopay: Path) -> None:
     assert code == 1, text
     by_name = {c["name"]: c for c in verdict["checkers"]}
     assert by_name["exactly-once"]["valid"] is False, text
+
+
+def test_a_spec_that_calls_timeouts_failures_says_so(tmp_path: Path, gopay: Path) -> None:
+    spec = tmp_path / "target.toml"
+    spec.write_text(SPEC.read_text().replace('[submit]\n', '[submit]\non_timeout = "fail"\n', 1))
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "harness", "run", "--target", f"spec:{spec}",
+                             "--duration", "2", "--seed", "1", "--faults", "latency", "--quiet",
+                             "--out", str(out), "--alluredir", str(tmp_path / "allure")],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert 'NOTE: target.toml [submit] on_timeout = "fail"' in text, text
+    notices = json.loads((out / "run.json").read_text())["notices"]
+    assert len(notices) == 1 and "false alarm" in notices[0]
+    reports = [p.read_text() for p in (tmp_path / "allure").glob("*-result.json")]
+    assert reports and all("on_timeout" in r for r in reports)

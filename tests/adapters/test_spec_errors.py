@@ -40,7 +40,7 @@ def _run(tmp_path: Path, text: str, *extra: str) -> subprocess.CompletedProcess[
     spec = tmp_path / "target.toml"
     spec.write_text(text)
     return subprocess.run([sys.executable, "-m", "harness", "run", "--target", f"spec:{spec}",
-                           "--duration", "1", "--seed", "1", "--faults", "none", "--quiet",
+                           "--duration", "1", "--seed", "1", "--faults", "latency", "--quiet",
                            "--out", str(tmp_path / "run"), *extra],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
 
