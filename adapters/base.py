@@ -170,6 +170,9 @@ class Adapter(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     options: ClassVar[Mapping[str, str]] = {}  # option name -> what it does (for --target-opt)
     notices: ClassVar[tuple[str, ...]] = ()  # what every run must tell its reader (printed, in run.json)
+    # the target's own timeouts in seconds, e.g. {"vote": 5, "in-doubt": 8}: generated
+    # schedules hold some fault windows longer than the longest (docs/faults.md)
+    timeouts: ClassVar[dict[str, float]] = {}
 
     @abstractmethod
     def start(self, ctx: TargetContext) -> Topology:

@@ -27,7 +27,9 @@ from harness.procs import ManagedProcess, ServiceStartError
 
 __all__ = ["SpecAdapter", "load_spec_adapter"]
 
-DEFAULT_TIMEOUTS = {"start": 60.0, "submit": 15.0, "read": 5.0, "state": 10.0, "failpoint": 5.0}
+# how long the harness waits for each of its calls, in seconds; any other name in a spec's
+# [timeouts] is one of the target's own timeouts (Adapter.timeouts), e.g. vote or in-doubt
+LIMITS = {"start": 60.0, "submit": 15.0, "read": 5.0, "state": 10.0, "failpoint": 5.0}
 
 
 def load_spec_adapter(path: str) -> type[SpecAdapter]:
@@ -47,7 +49,9 @@ def load_spec_adapter(path: str) -> type[SpecAdapter]:
     attrs = {"spec": spec, "name": spec.name, "capabilities": frozenset(caps),
              "services": frozenset({spec.broker}) if spec.broker else frozenset(),
              "options": {k: f"spec option (default {v!r})" for k, v in spec.options.items()},
-             "notices": spec.notices, "timeouts": {**DEFAULT_TIMEOUTS, **spec.timeouts}}
+             "notices": spec.notices,
+             "limits": {**LIMITS, **{k: v for k, v in spec.timeouts.items() if k in LIMITS}},
+             "timeouts": {k: v for k, v in spec.timeouts.items() if k not in LIMITS}}
     return type(f"SpecAdapter[{spec.name}]", (SpecAdapter,), attrs)
 
 
@@ -60,7 +64,7 @@ class SpecAdapter(Adapter):
     """Runs a TargetSpec; made per spec file by `load_spec_adapter`."""
 
     spec: ClassVar[TargetSpec]
-    timeouts: ClassVar[dict[str, float]] = dict(DEFAULT_TIMEOUTS)
+    limits: ClassVar[dict[str, float]] = dict(LIMITS)
 
     def __init__(self) -> None:
         self.procs: dict[str, ManagedProcess] = {}
@@ -113,8 +117,11 @@ class SpecAdapter(Adapter):
                 health = svc.health.render(values) if svc.health else None
                 self.procs[name] = proc = ctx.spawn(
                     name, argv, env=env, cwd=spec.dir, ready=(lambda u=health: _healthy(u)) if health else None,
-                    ready_timeout=self.timeouts["start"])
-                nodes.append(Node(name, svc.role, process=proc, meta={"port": ports[name]}))
+                    ready_timeout=self.limits["start"])
+                meta: dict[str, Any] = {"port": ports[name]}
+                if spec.failpoints is not None:
+                    meta["failpoints"] = list(spec.failpoints.names)
+                nodes.append(Node(name, svc.role, process=proc, meta=meta))
         except ServiceStartError as e:
             self.stop()
             key = "health" if "was not ready" in str(e) else "command"
@@ -156,7 +163,7 @@ class SpecAdapter(Adapter):
         submit = self.spec.submit
         values = {**self.client, "id": t.id, "from": t.source, "to": t.dest, "amount": str(t.amount)}
         try:
-            status, body, text = await _call(self._http(), submit.request, values, self.timeouts["submit"])
+            status, body, text = await _call(self._http(), submit.request, values, self.limits["submit"])
         except asyncio.TimeoutError:
             return OpResult(submit.on_timeout, error="timeout")
         except aiohttp.ClientError as e:
@@ -172,7 +179,7 @@ class SpecAdapter(Adapter):
         if self.spec.read is None:
             raise NotImplementedError(f"{self.name} does not offer reads")
         try:
-            status, body, _ = await _call(self._http(), self.spec.read.request, self.client, self.timeouts["read"])
+            status, body, _ = await _call(self._http(), self.spec.read.request, self.client, self.limits["read"])
         except (asyncio.TimeoutError, aiohttp.ClientError) as e:
             return OpResult(Outcome.UNKNOWN, error=f"read: {type(e).__name__}")
         for part in filter(None, self.spec.read.balances.split(".")):
@@ -199,7 +206,7 @@ class SpecAdapter(Adapter):
 
     async def _state(self, name: str) -> dict[str, Any]:
         svc, values = self.spec.services[name], self.values[name]
-        timeout = self.timeouts["state"]
+        timeout = self.limits["state"]
         key = f"services.{name}.{'state' if svc.state_url else 'state_command'}"
         try:
             if svc.state_url is not None:
@@ -239,7 +246,7 @@ class SpecAdapter(Adapter):
         values = {**self.values[node], "node": node, "failpoint": name, "action": action,
                   "ms": str(params.get("ms", 0))}
         async with aiohttp.ClientSession() as session:
-            status, _, text = await _call(session, request, values, self.timeouts["failpoint"])
+            status, _, text = await _call(session, request, values, self.limits["failpoint"])
         if not 200 <= status < 300:
             raise InfraError(f"{self._where('failpoints')}: {node} answered {status} to {action} "
                              f"{name!r}: {text.strip()[:200]}")

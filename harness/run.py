@@ -132,6 +132,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     from harness.history import HistoryRecorder
     from harness.lab import Lab
     from harness.workload import WorkloadSpec, initial_balances
+    from harness.workload_shapes import shape
 
     from faults.catalog import family
 
@@ -139,6 +140,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     for fault in config.faults:
         family(fault)  # BadInput listing the valid faults, before anything starts
     check_options(adapter_cls, config.target_options, config.target)
+    shape(config.workload)  # BadInput listing the valid workloads, before anything starts
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
         raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "
@@ -148,7 +150,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     observer = observer or _SilentObserver()
     t0 = time.monotonic()
     phases = _Phases(observer, t0)
-    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients,
+    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients, shape=config.workload,
                         read_share=0.05 if "read" in adapter_cls.capabilities else 0.0)
     own_lab = lab is None
     if own_lab:
@@ -187,7 +189,9 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         schedule = (config.schedule if config.schedule is not None else
                     Schedule.load(config.schedule_file) if config.schedule_file else
                     generate(seed, families=config.faults, duration=config.duration,
-                             topology=topology, intensity=config.intensity))
+                             topology=topology, intensity=config.intensity, timeouts=adapter_cls.timeouts,
+                             failpoints=adapter.failpoints() if "failpoints" in adapter_cls.capabilities
+                             else ()))
         schedule.dump(run_dir / "schedule.json")
         run_meta["faults"] = sorted({e.fault for e in schedule.events})
         observed = _ObservedRecorder(recorder, observer)
