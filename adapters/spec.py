@@ -120,7 +120,7 @@ class SpecAdapter(Adapter):
                     ready_timeout=self.limits["start"])
                 meta: dict[str, Any] = {"port": ports[name]}
                 if spec.failpoints is not None:
-                    meta["failpoints"] = list(spec.failpoints.names)
+                    meta["failpoints"] = list(svc.failpoints if svc.failpoints is not None else spec.failpoints.names)
                 nodes.append(Node(name, svc.role, process=proc, meta=meta))
         except ServiceStartError as e:
             self.stop()
@@ -241,8 +241,10 @@ class SpecAdapter(Adapter):
         request = fp.disarm if action == "off" else fp.arm
         if request is None:
             return
-        if action != "off" and name not in fp.names:
-            raise BadInput(f"{self._where('failpoints.names')}: no failpoint {name!r}; it lists {', '.join(fp.names)}")
+        own = self.spec.services[node].failpoints or fp.names
+        if action != "off" and name not in own:
+            raise BadInput(f"{self._where('failpoints.names')}: {node} has no failpoint {name!r}; "
+                           f"it has {', '.join(own)}")
         values = {**self.values[node], "node": node, "failpoint": name, "action": action,
                   "ms": str(params.get("ms", 0))}
         async with aiohttp.ClientSession() as session:

@@ -61,6 +61,7 @@ class ServiceSpec:
     health: Template | None
     state_url: Template | None
     state_command: tuple[Template, ...]
+    failpoints: tuple[str, ...] | None = None  # the [failpoints] names this service has (None: all)
 
     def templates(self) -> list[Template]:
         return [self.command, *self.args, *self.env.values(), *([self.health] if self.health else []),
@@ -309,7 +310,7 @@ def load_spec(path: str | Path) -> TargetSpec:
         assert s is not None
         if not _NAME.match(sname):
             raise services_t.fail(sname, "a service name is lower-case letters, digits and -")
-        s.known("role", "command", "args", "env", "health", "state", "state_command")
+        s.known("role", "command", "args", "env", "health", "state", "state_command", "failpoints")
         role = s.get("role", str, f"one of {', '.join(roles)}")
         if role not in roles:
             raise s.fail("role", f"unknown role {role!r}; expected one of {', '.join(roles)} "
@@ -328,8 +329,10 @@ def load_spec(path: str | Path) -> TargetSpec:
         direct = own - service_refs  # health and state are the harness's view: no proxies
         state_cmd = tuple(_check_template(s, f"state_command[{i}]", a, direct)
                           for i, a in enumerate(s.strings("state_command", []) or []))
+        own_points = s.strings("failpoints", None)
         spec = ServiceSpec(sname, role, command, args, env,  # type: ignore[arg-type]
-                           s.template("health", direct, None), s.template("state", direct, None), state_cmd)
+                           s.template("health", direct, None), s.template("state", direct, None), state_cmd,
+                           tuple(own_points) if own_points is not None else None)
         if role in ROLES and spec.state_url is None and not spec.state_command:
             raise s.fail("state", f"missing; a {role} needs state (an http:// URL returning its record "
                                   "in the docs/formats.md shape) or state_command")
@@ -366,6 +369,11 @@ def load_spec(path: str | Path) -> TargetSpec:
             disarm_t.known("method", "url", "body", "headers")
         failpoints = FailpointSpec(tuple(fp_names), _request(fp_t, fp_vars),
                                    _request(disarm_t, fp_vars) if disarm_t is not None else None)
+    for sname, svc in services.items():
+        unknown = sorted(set(svc.failpoints or ()) - set(failpoints.names if failpoints else ()))
+        if unknown:
+            raise services_t.fail(f"{sname}.failpoints", f"{', '.join(unknown)} not in [failpoints] names "
+                                  f"({', '.join(failpoints.names) if failpoints else 'there is no [failpoints]'})")
     mutant_env, mutants = None, ()
     mut_t = root.table("mutants", None)
     if mut_t is not None:

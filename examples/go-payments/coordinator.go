@@ -179,6 +179,7 @@ func (co *coordinator) decideLocked(p *payment, decision, reason string) {
 	co.store.Append(map[string]any{"op": "decide", "id": p.ID, "decision": decision, "reason": reason})
 	p.Decision, p.Reason = decision, reason
 	close(p.decided)
+	hit("after-decide")
 	for _, part := range p.Participants {
 		co.bus.Send(part, Msg{Type: decision, ID: p.ID})
 	}

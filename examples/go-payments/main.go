@@ -94,6 +94,7 @@ func serve(c config, mux *http.ServeMux, bus *Bus) {
 		}
 		writeJSON(w, 200, map[string]string{"status": "ok"})
 	})
+	failpointHandlers(c.role, mux)
 	go bus.Run()
 	addr := fmt.Sprintf("127.0.0.1:%d", c.port)
 	log.Printf("%s %s listening on %s (mutant %q)", c.role, c.name, addr, c.mutant)

@@ -121,6 +121,7 @@ func (pt *participant) onMessage(m Msg) {
 			return
 		}
 		pt.record(map[string]any{"op": "prepared", "id": m.ID, "from": m.From, "to": m.To, "amount": m.Amount})
+		hit("after-prepare")
 		pt.vote(m, true, "")
 	case "commit":
 		switch {
@@ -129,6 +130,7 @@ func (pt *participant) onMessage(m Msg) {
 			return
 		case t.State == "prepared", t.State == "committed" && pt.c.mutant == "no-dedup":
 			pt.record(map[string]any{"op": "committed", "id": m.ID})
+			hit("after-commit")
 		case t.State == "aborted":
 			log.Printf("CONFLICT: commit for aborted payment %s", m.ID)
 		}

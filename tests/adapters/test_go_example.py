@@ -27,7 +27,8 @@ def _run(tmp_path: Path, seed: int, *extra: str) -> tuple[int, str, dict]:
 def test_spec_declares_what_the_service_offers(gopay: Path) -> None:
     cls = load_adapter(f"spec:{SPEC}")
     assert cls.name == "go-payments" and cls.services == frozenset({"rabbitmq"})
-    assert cls.capabilities == frozenset({"no-negative", "mutants"})
+    assert cls.capabilities == frozenset({"no-negative", "mutants", "failpoints"})
+    assert cls().failpoints() == ["after-prepare", "after-commit", "after-decide"]
     assert cls().mutants() == ["no-dedup"] and cls.notices == ()
 
 
