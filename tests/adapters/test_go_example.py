@@ -61,3 +61,11 @@ def test_a_spec_that_calls_timeouts_failures_says_so(tmp_path: Path, gopay: Path
     assert len(notices) == 1 and "false alarm" in notices[0]
     reports = [p.read_text() for p in (tmp_path / "allure").glob("*-result.json")]
     assert reports and all("on_timeout" in r for r in reports)
+
+
+def test_failpoint_fault_reaches_the_go_service_through_the_spec_hook(tmp_path: Path, gopay: Path) -> None:
+    code, text, verdict = _run(tmp_path, 5, "--faults", "failpoint", "--intensity", "0.8")
+    assert code == 0, text
+    fired = [line for log in (tmp_path / "run" / "logs").glob("*.log")
+             for line in log.read_text().splitlines() if "failpoint after-" in line]
+    assert fired, "no failpoint fired:\n" + text
