@@ -36,6 +36,7 @@ from harness.procs import ManagedProcess
 from harness.topology import Link, Node, Topology
 
 if TYPE_CHECKING:
+    from adapters.containers import Containers
     from harness.lab import Lab
 
 __all__ = ["Adapter", "CAPABILITIES", "Link", "Node", "TargetContext", "Topology", "TargetError",
@@ -84,6 +85,7 @@ class TargetContext:
     options: Mapping[str, str] = field(default_factory=dict)  # --target-opt key=value
     _spawned: list[ManagedProcess] = field(default_factory=list, repr=False)
     _pid_dir: Path | None = field(default=None, repr=False)
+    _containers: Containers | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -153,8 +155,24 @@ class TargetContext:
         lhost, lport = p.listen
         return Link(node, "http", p.proxy, url=client_url("http", lhost, lport), address=f"{lhost}:{lport}")
 
+    @property
+    def containers(self) -> Containers:
+        """Nodes as containers (adapters/containers.py): the engine starts on first use."""
+        if self._containers is None:
+            from adapters.containers import Containers
+
+            self._containers = Containers(self.run_dir, self.log_dir, self.pid_dir)
+        return self._containers
+
+    @property
+    def docker_client(self) -> Any:
+        """The Docker engine's client if this target runs containers, else None (for the faults)."""
+        return self._containers.client if self._containers is not None and self._containers.used else None
+
     def close(self) -> None:
-        """Stop whatever `spawn` started that is still alive; forget the pid dir."""
+        """Remove the containers and stop whatever `spawn` started; forget the pid dir."""
+        if self._containers is not None:
+            self._containers.close()
         for proc in reversed(self._spawned):
             proc.stop(timeout=5)
         if self._pid_dir is not None:

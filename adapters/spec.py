@@ -15,12 +15,14 @@ import asyncio
 import json
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
 
 from adapters.base import Adapter, Link, Node, TargetContext, Topology
-from adapters.spec_schema import Request, TargetSpec, load_spec
+from adapters.spec_schema import load_spec
+from adapters.spec_values import Request, ServiceSpec, TargetSpec
 from harness.errors import BadInput, InfraError
 from harness.model import OpResult, Outcome, Transfer
 from harness.procs import ManagedProcess, ServiceStartError
@@ -73,6 +75,7 @@ class SpecAdapter(Adapter):
         self.accounts: dict[str, int] = {}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._ctx: TargetContext | None = None  # set when services run as containers
 
     def _where(self, key: str) -> str:
         return f"{self.spec.path}: {key}"
@@ -113,15 +116,22 @@ class SpecAdapter(Adapter):
                 env = {k: t.render(values) for k, t in svc.env.items()}
                 if spec.mutant_env and ctx.mutant:
                     env[spec.mutant_env] = ctx.mutant
-                argv = [_program(svc.command.render(values), spec), *(a.render(values) for a in svc.args)]
                 health = svc.health.render(values) if svc.health else None
-                self.procs[name] = proc = ctx.spawn(
-                    name, argv, env=env, cwd=spec.dir, ready=(lambda u=health: _healthy(u)) if health else None,
-                    ready_timeout=self.limits["start"])
+                ready = (lambda u=health: _healthy(u)) if health else None  # type: ignore[misc]
                 meta: dict[str, Any] = {"port": ports[name]}
                 if spec.failpoints is not None:
                     meta["failpoints"] = list(svc.failpoints if svc.failpoints is not None else spec.failpoints.names)
+                if svc.image is not None:
+                    nodes.append(Node(name, svc.role, container=self._container(ctx, svc, values, env, ready),
+                                      meta=meta))
+                    continue
+                argv = [_program(svc.command.render(values), spec), *(a.render(values) for a in svc.args)]
+                self.procs[name] = proc = ctx.spawn(name, argv, env=env, cwd=spec.dir, ready=ready,
+                                                    ready_timeout=self.limits["start"])
                 nodes.append(Node(name, svc.role, process=proc, meta=meta))
+        except InfraError:
+            self.stop()
+            raise
         except ServiceStartError as e:
             self.stop()
             key = "health" if "was not ready" in str(e) else "command"
@@ -138,12 +148,29 @@ class SpecAdapter(Adapter):
             nodes.append(Node(spec.broker, "broker", process=ctx.lab.process(spec.broker)))
         return Topology(nodes=nodes, links=list(dict.fromkeys(links)))
 
+    def _container(self, ctx: TargetContext, svc: ServiceSpec, values: dict[str, str], env: dict[str, str],
+                   ready: Any) -> str:
+        """Run `svc` as a container (host network; its data dir mounted at the same path)."""
+        self._ctx = ctx
+        image = svc.image
+        assert image is not None
+        argv = [svc.command.render(values), *(a.render(values) for a in svc.args)]
+        try:
+            if image in self.spec.images:
+                ctx.containers.image_from_binary(image, self.spec.images[image].binary)
+            return ctx.containers.run(svc.name, image, argv, env=env, mounts=[Path(values["data_dir"])],
+                                      ready=ready, ready_timeout=self.limits["start"])
+        except InfraError as e:
+            raise InfraError(f"{self._where(f'services.{svc.name}.image')}: {e}") from None
+
     def _requests(self) -> list[Request]:
         return [self.spec.submit.request, *([self.spec.read.request] if self.spec.read else [])]
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
             proc.stop()
+        if self._ctx is not None:
+            self._ctx.containers.close()
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -12,142 +12,18 @@ import os
 import re
 import shutil
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.spec_values import (BROKERS, FAILPOINT_VARS, RESULTS, ROLES, SERVICE_VARS, SUBMIT_VARS,
+                                  FailpointSpec, ImageSpec, ReadSpec, Request, Rule, ServiceSpec, SubmitSpec,
+                                  TargetSpec, Template)
 from harness.errors import BadInput
 from harness.model import Outcome
 
-__all__ = ["FailpointSpec", "ReadSpec", "Request", "Rule", "ServiceSpec", "SubmitSpec", "TargetSpec",
-           "Template", "load_spec"]
+__all__ = ["load_spec"]
 
-BROKERS = ("rabbitmq", "kafka", "nats")
-ROLES = ("coordinator", "participant")
-RESULTS = {"ok": Outcome.OK, "fail": Outcome.FAIL, "unknown": Outcome.UNKNOWN}
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-
-# what a placeholder may name in each context (service.NAME.* and option.NAME are checked apart)
-SERVICE_VARS = ("name", "port", "data_dir", "broker_url", "broker_address", "accounts", "account_ids",
-                "participants", "mutant", "namespace", "seed", "spec_dir", "run_dir")
-SUBMIT_VARS = ("id", "from", "to", "amount")
-FAILPOINT_VARS = (*SERVICE_VARS, "node", "failpoint", "action", "ms")
-
-
-@dataclass(frozen=True)
-class Template:
-    """A string with {placeholders}, checked when the spec is read, filled when used."""
-
-    text: str
-    key: str  # where it was written, for messages
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(_PLACEHOLDER.findall(self.text))
-
-    def render(self, values: Mapping[str, str]) -> str:
-        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), self.text)
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    role: str
-    command: Template
-    args: tuple[Template, ...]
-    env: Mapping[str, Template]
-    health: Template | None
-    state_url: Template | None
-    state_command: tuple[Template, ...]
-    failpoints: tuple[str, ...] | None = None  # the [failpoints] names this service has (None: all)
-
-    def templates(self) -> list[Template]:
-        return [self.command, *self.args, *self.env.values(), *([self.health] if self.health else []),
-                *([self.state_url] if self.state_url else []), *self.state_command]
-
-    def placeholders(self) -> set[str]:
-        return {n for t in self.templates() for n in t.names}
-
-    @property
-    def uses_broker(self) -> bool:
-        return bool({"broker_url", "broker_address"} & self.placeholders())
-
-    @property
-    def peers(self) -> list[str]:
-        """Other services this one reaches (through a proxy of its own), by {service.NAME.*}."""
-        return sorted({n.split(".")[1] for n in self.placeholders() if n.startswith("service.")})
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    url: Template
-    body: Template | None
-    headers: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """An answer that matches `statuses` (and `json` fields / `contains`) means `result`."""
-
-    statuses: frozenset[int]
-    json: Mapping[str, Any]
-    contains: str | None
-    result: Outcome
-
-    def matches(self, status: int, body: Any, text: str) -> bool:
-        if status not in self.statuses:
-            return False
-        if self.contains is not None and self.contains not in text:
-            return False
-        return all(isinstance(body, dict) and body.get(k) == v for k, v in self.json.items())
-
-
-@dataclass(frozen=True)
-class SubmitSpec:
-    request: Request
-    rules: tuple[Rule, ...]
-    on_timeout: Outcome
-    on_connection_error: Outcome
-
-
-@dataclass(frozen=True)
-class ReadSpec:
-    request: Request
-    balances: str  # dotted path to the balances object in the JSON answer ("" = the answer)
-    snapshot: bool
-
-
-@dataclass(frozen=True)
-class FailpointSpec:
-    names: tuple[str, ...]
-    arm: Request
-    disarm: Request | None
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    path: Path
-    name: str
-    broker: str | None
-    roles: tuple[str, ...]
-    services: Mapping[str, ServiceSpec]
-    submit: SubmitSpec
-    read: ReadSpec | None
-    failpoints: FailpointSpec | None
-    mutant_env: str | None
-    mutants: tuple[str, ...]
-    options: Mapping[str, str]
-    timeouts: Mapping[str, float]
-    no_negative: bool
-    notices: tuple[str, ...] = field(default=())
-
-    @property
-    def dir(self) -> Path:
-        return self.path.parent
-
 
 class _Table:
     """One TOML table with the dotted key it sits at; every complaint names file and key."""
@@ -243,20 +119,23 @@ def _outcome(t: _Table, key: str) -> Outcome:
     return RESULTS[value]
 
 
-def _command(t: _Table, key: str, tpl: Template, spec_dir: Path) -> None:
-    """A command must exist now: a path (relative to the spec) or a program on PATH / .cache/bin."""
+def _command(t: _Table, key: str, text: str, spec_dir: Path) -> Path | None:
+    """A program must exist now: a path (relative to the spec) or a program on PATH / .cache/bin."""
     from harness.lab.binaries import CACHE
 
-    if "{" in tpl.text.replace("{spec_dir}", ""):
-        return  # filled at start; checked by the process start
-    text = tpl.text.replace("{spec_dir}", str(spec_dir))
+    if "{" in text.replace("{spec_dir}", ""):
+        return None  # filled at start; checked by the process start
+    text = text.replace("{spec_dir}", str(spec_dir))
     if "/" in text:
         path = (spec_dir / text).resolve()
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise t.fail(key, f"command not found: {path} is not an executable file")
-    elif shutil.which(text, path=f"{CACHE / 'bin'}:{os.environ.get('PATH', '')}") is None:
+        return path
+    found = shutil.which(text, path=f"{CACHE / 'bin'}:{os.environ.get('PATH', '')}")
+    if found is None:
         raise t.fail(key, f"command not found: {text!r} is not on PATH nor in {CACHE / 'bin'}"
                           " (run scripts/bootstrap.sh if it is built there)")
+    return Path(found)
 
 
 def load_spec(path: str | Path) -> TargetSpec:
@@ -271,7 +150,8 @@ def load_spec(path: str | Path) -> TargetSpec:
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{file}: not valid TOML: {e}") from None
     root = _Table(file, "", data)
-    root.known("target", "options", "timeouts", "env", "services", "submit", "read", "failpoints", "mutants")
+    root.known("target", "options", "timeouts", "env", "images", "services", "submit", "read", "failpoints",
+               "mutants")
     target = root.table("target")
     assert target is not None
     target.known("name", "broker", "roles", "no_negative")
@@ -295,6 +175,15 @@ def load_spec(path: str | Path) -> TargetSpec:
         if v <= 0:
             raise timeouts_t.fail(k, f"expected a positive number of seconds, got {v:g}")
 
+    images_t = root.table("images", {})
+    assert images_t is not None
+    images = {}
+    for tag in images_t.data:
+        image_t = images_t.table(tag)
+        assert image_t is not None
+        image_t.known("binary")
+        binary = _command(image_t, "binary", image_t.get("binary", str, "a statically linked program"), file.parent)
+        images[tag] = ImageSpec(tag, binary)  # type: ignore[arg-type]
     services_t = root.table("services")
     assert services_t is not None
     if not services_t.data:
@@ -310,7 +199,7 @@ def load_spec(path: str | Path) -> TargetSpec:
         assert s is not None
         if not _NAME.match(sname):
             raise services_t.fail(sname, "a service name is lower-case letters, digits and -")
-        s.known("role", "command", "args", "env", "health", "state", "state_command", "failpoints")
+        s.known("role", "command", "args", "env", "health", "state", "state_command", "failpoints", "image")
         role = s.get("role", str, f"one of {', '.join(roles)}")
         if role not in roles:
             raise s.fail("role", f"unknown role {role!r}; expected one of {', '.join(roles)} "
@@ -320,7 +209,9 @@ def load_spec(path: str | Path) -> TargetSpec:
             own -= {"broker_url", "broker_address"}
         command = s.template("command", own)
         assert command is not None
-        _command(s, "command", command, file.parent)
+        image = s.get("image", str, "an image name (one of [images] or in the Docker engine)", None)
+        if image is None:
+            _command(s, "command", command.text, file.parent)
         args = tuple(_check_template(s, f"args[{i}]", a, own) for i, a in enumerate(s.strings("args", []) or []))
         env_t = s.table("env", {})
         assert env_t is not None
@@ -332,7 +223,7 @@ def load_spec(path: str | Path) -> TargetSpec:
         own_points = s.strings("failpoints", None)
         spec = ServiceSpec(sname, role, command, args, env,  # type: ignore[arg-type]
                            s.template("health", direct, None), s.template("state", direct, None), state_cmd,
-                           tuple(own_points) if own_points is not None else None)
+                           tuple(own_points) if own_points is not None else None, image)
         if role in ROLES and spec.state_url is None and not spec.state_command:
             raise s.fail("state", f"missing; a {role} needs state (an http:// URL returning its record "
                                   "in the docs/formats.md shape) or state_command")
@@ -383,7 +274,7 @@ def load_spec(path: str | Path) -> TargetSpec:
     spec = TargetSpec(file, name, None if broker == "none" else broker, roles, services, submit, read,
                       failpoints, mutant_env, mutants, options, timeouts,
                       bool(target.get("no_negative", bool, "true or false", False)))
-    return TargetSpec(**{**spec.__dict__, "notices": _notices(spec)})
+    return TargetSpec(**{**spec.__dict__, "notices": _notices(spec), "images": images})
 
 
 def _notices(spec: TargetSpec) -> tuple[str, ...]:

@@ -197,7 +197,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         observed = _ObservedRecorder(recorder, observer)
         arm = adapter.arm_failpoint if "failpoints" in adapter_cls.capabilities else None
         nemesis = Nemesis(topology, toxiproxy_url=lab.toxiproxy_url, recorder=observed,
-                          arm_failpoint=arm)
+                          arm_failpoint=arm, docker_client=ctx.docker_client)
         nemesis.validate(schedule)
         state = _run_interruptibly(lambda: _live(adapter, recorder, nemesis, schedule, spec, seed,
                                                  config, progress, phases))
