@@ -43,6 +43,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("target", selected_targets(metafunc.config))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With several targets, the self-test spreads the mutants over them: each mutant
+    on one target in turn, so every mutant and every target is proven in a default
+    run; the other (mutant, target) pairs are nightly."""
+    targets = selected_targets(config)
+    if len(targets) < 2:
+        return
+    mutants = sorted({i.callspec.params["mutant"] for i in items if _is_selftest_cell(i)})
+    for item in items:
+        if _is_selftest_cell(item):
+            params = item.callspec.params  # type: ignore[attr-defined]
+            if targets[mutants.index(params["mutant"]) % len(targets)] != params["target"]:
+                item.add_marker(pytest.mark.nightly)
+
+
+def _is_selftest_cell(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return item.get_closest_marker("selftest") is not None and {"mutant", "target"} <= set(params)
+
+
 def _dir_name(key: tuple[Any, ...]) -> str:
     """A readable, unique directory name for a run key."""
     text = "-".join(str(k) for k in key if k)
