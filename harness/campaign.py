@@ -205,7 +205,10 @@ def format_runs(records: list[RunRecord]) -> str:
 
 
 def campaign_exit_code(records: list[RunRecord]) -> int:
-    """Like `txchaos run`: a violation wins, then a broken run, then unknown."""
+    """Like `txchaos run`: a violation wins, then a broken run, then unknown; no run
+    at all checked nothing (3)."""
+    if not records:
+        return EXIT_BAD_INPUT
     if any(r.valid is False for r in records):
         return EXIT_VIOLATED
     if any(r.valid is None for r in records):

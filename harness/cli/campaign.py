@@ -40,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    "(all shards together)")
     p.add_argument("--seed", type=int, default=None, help="campaign seed; run seeds derive from it")
     p.add_argument("--keep-going", action="store_true", help="do not stop at the first violation")
-    p.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
-                   help=f"runs at once on this machine, each with its own lab (default {DEFAULT_PARALLEL})")
+    p.add_argument("--parallel", type=int, default=None,
+                   help=f"runs at once on this machine, each with its own lab (default "
+                        f"{DEFAULT_PARALLEL} here: one per core, at most 2; 1 with --lab external)")
     p.add_argument("--shard", default="1/1", help="I/N: run only shard I of N of the campaign's "
                    "seeds (a CI matrix of N machines runs one campaign)")
     p.add_argument("--clients", type=int, default=None, help="concurrent clients per run")
@@ -79,7 +80,12 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
         if args.quiesce <= 0:
             raise BadInput(f"--quiesce must be positive, got {args.quiesce:g}")
         run["quiesce_timeout"] = args.quiesce
+    if args.parallel is None:
+        args.parallel = DEFAULT_PARALLEL if args.lab == "local" else 1
     if args.lab != "local":
+        if args.parallel > 1:
+            raise BadInput("--parallel needs --lab local: runs in parallel each need their own "
+                           "brokers, or one run's broker faults hit the others")
         run["lab"] = args.lab
     budget = parse_duration(args.budget) if args.budget is not None else (
         None if args.runs is not None else 20 * 60.0)
@@ -166,7 +172,7 @@ def handle(args: argparse.Namespace) -> int:
         return 130
     if outcome.stopped == "bad-input":
         return 3
-    return campaign_exit_code(outcome.records) if outcome.records else 3
+    return campaign_exit_code(outcome.records)
 
 
 def print_summary(spec: CampaignSpec, records: list[RunRecord], out: Path, *, stopped: str,
