@@ -129,6 +129,7 @@ class Shrinker:
         self.trials = 0  # candidates actually tried (cache misses)
         self.log = log
         self.stopped = "fixpoint"
+        self._tried_empty = False
 
     def test(self, candidate: Candidate) -> bool:
         key = candidate.key
@@ -157,11 +158,12 @@ class Shrinker:
     def drop_events(self) -> None:
         if not self.best.events:
             return
-        base = self.best
-        if self.test(base.with_events([])):
-            self.log("fails without any fault")
-            return
-        ddmin(list(base.events), lambda evs: self.test(self.best.with_events(evs)))
+        if not self._tried_empty:  # once: without faults it passed, shorter runs will too
+            self._tried_empty = True
+            if self.test(self.best.with_events([])):
+                self.log("fails without any fault")
+                return
+        ddmin(list(self.best.events), lambda evs: self.test(self.best.with_events(evs)))
 
     def remove_gaps(self) -> None:
         """First fault at LEAD_S, no idle gaps between faults, run ends TAIL_S after the last."""
