@@ -77,6 +77,9 @@ def test_the_cache_never_tries_a_candidate_twice() -> None:
     shrinker.run(rounds=5)
     assert len(seen) == len(set(seen)) == shrinker.trials
     assert schedule("A", "B", "C", "D").key not in seen  # the original is known to fail
+    again = Shrinker(schedule("A", "B", "C", "D"), fails, cache=shrinker.cache)
+    seen.clear()
+    assert again.run(rounds=5) == shrinker.best and seen == [] and again.trials == 0
 
 
 def test_flaky_failure_is_found_with_k_reruns() -> None:
