@@ -201,7 +201,11 @@ class _Dispatcher:
                 return
             self.records.append(record)
             self.view.finished(record)
-            self.on_record(record)
+            try:
+                self.on_record(record)
+            except Exception as e:  # e.g. Allure results: never worth losing the campaign over
+                print(f"txchaos: warning: run {record.index}: {type(e).__name__}: {e}",
+                      file=sys.stderr)
             self.broken_in_a_row = self.broken_in_a_row + 1 if record.valid is None else 0
             if self.broken_in_a_row >= BROKEN_IN_A_ROW and self.stopped is None:
                 self.stopped, self.error = "broken", (
