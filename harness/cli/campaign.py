@@ -144,11 +144,13 @@ def handle(args: argparse.Namespace) -> int:
 
     def on_record(record: RunRecord) -> None:
         if alluredir is not None:
-            from harness.report.standalone import write_results
+            from harness.campaign_allure import write_run_results
 
-            write_results(Path(record.run_dir), alluredir, info={
-                "option.target": spec.run["target"], "option.campaign_seed": spec.seed,
-                "option.shard": str(spec.shard)})
+            write_run_results(Path(record.run_dir), alluredir, key=f"seed {record.seed}",
+                              label=f"campaign {spec.seed} run {record.index} (seed {record.seed})",
+                              info={"option.target": spec.run["target"],
+                                    "option.campaign_seed": spec.seed,
+                                    "option.shard": str(spec.shard)})
 
     view = CampaignView(spec, enabled=not args.quiet)
     interrupted = False

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import uuid
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,7 @@ def handle(args: argparse.Namespace) -> int:
         write_allure(original.run_dir, outcome.minimal_run, outcome.summary, args.alluredir)
     if outcome.stopped == "interrupted":
         print("txchaos: interrupted; faults healed and processes stopped; the best schedule so far "
-              "is written", file=__import__("sys").stderr)
+              "is written", file=sys.stderr)
         return 130
     return 0
 
@@ -85,18 +84,13 @@ def print_outcome(s: dict[str, Any]) -> None:
 
 def write_allure(original: Path, minimal: Path, summary: dict[str, Any], alluredir: Path) -> None:
     """Both runs' results; the minimal run's carry shrink.json as an attachment."""
-    from harness.report.standalone import write_results
+    from harness.campaign_allure import write_run_results
 
     alluredir = alluredir.resolve()
-    write_results(original, alluredir, info={"option.shrink": "original"})
-    written = write_results(minimal, alluredir, info={"option.shrink": "minimal"})
-    source = f"{uuid.uuid4()}-attachment.json"
-    (alluredir / source).write_text(json.dumps(summary, indent=1))
-    for path in written:
-        result = json.loads(path.read_text())
-        result.setdefault("attachments", []).insert(
-            0, {"name": "shrink summary (original vs minimal)", "source": source,
-                "type": "application/json"})
-        path.write_text(json.dumps(result))
+    write_run_results(original, alluredir, key="shrink original", label="shrink: original",
+                      info={"option.shrink": "original"})
+    written = write_run_results(minimal, alluredir, key="shrink minimal", label="shrink: minimal",
+                                info={"option.shrink": "minimal"},
+                                attachment=("shrink summary (original vs minimal)", summary))
     print(f"allure results: {len(written)} tests of the minimal run in {alluredir}; build the "
           f"report: txchaos report {shlex.quote(str(alluredir))} --out allure-report")

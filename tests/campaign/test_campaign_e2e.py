@@ -49,11 +49,14 @@ def test_two_shards_run_the_campaign_and_merge_into_one_report(tmp_path: Path) -
         for row in data["coverage"]:
             assert f"{row['family']}" in done.stdout and row["target"] in done.stdout
     assert seen == {0: run_seed(SEED, 0), 1: run_seed(SEED, 1)}
-    seeds = set()
+    seeds, history_ids = set(), []
     for f in results.glob("*-result.json"):
-        params = {p["name"]: p["value"] for p in json.loads(f.read_text())["parameters"]}
+        result = json.loads(f.read_text())
+        params = {p["name"]: p["value"] for p in result["parameters"]}
         seeds.add(int(params["seed"]))
+        history_ids.append(result["historyId"])
     assert seeds == set(seen.values())  # both shards' runs in one results directory
+    assert len(set(history_ids)) == len(history_ids) >= 2  # one test per checker per run, no retries
     report = txchaos("report", str(results), "--out", str(tmp_path / "report"),
                      "--history", str(tmp_path / "history.jsonl"))
     assert report.returncode == 0, report.stdout + report.stderr

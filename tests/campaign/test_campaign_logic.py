@@ -109,3 +109,26 @@ def test_bad_input_exits_3_with_a_message(tmp_path: Path, args: list[str], says:
 def test_unknown_target_exits_3(tmp_path: Path) -> None:
     done = txchaos("campaign", "--target", "nope", "--runs", "1", "--out", str(tmp_path / "c"))
     assert done.returncode == 3 and "unknown target 'nope'" in done.stderr
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "report" / "fixtures"
+
+
+def test_each_run_of_a_campaign_is_its_own_allure_test(tmp_path: Path) -> None:
+    """Results sharing a history id are filed as retries, the latest shown: a violated run
+    followed by a valid one would read as passed. Every run gets its own history id."""
+    from harness.campaign_allure import write_run_results
+
+    run = FIXTURES / "fixture-violated-run"
+    first = write_run_results(run, tmp_path, key="seed 1", label="run 0 (seed 1)")
+    second = write_run_results(run, tmp_path, key="seed 2", label="run 1 (seed 2)",
+                               attachment=("shrink summary", {"minimal": {"events": 1}}))
+    import json
+
+    ids = [json.loads(p.read_text())["historyId"] for p in first + second]
+    assert first and len(set(ids)) == len(ids)
+    result = json.loads(second[0].read_text())
+    assert {"name": "run", "value": "run 1 (seed 2)"} in result["parameters"]
+    attached = result["attachments"][0]
+    assert attached["name"] == "shrink summary"
+    assert json.loads((tmp_path / attached["source"]).read_text()) == {"minimal": {"events": 1}}
