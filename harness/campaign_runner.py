@@ -54,6 +54,7 @@ class CampaignView:
         self.t0 = time.monotonic()
         self.records: list[RunRecord] = []
         self.running = 0
+        self.total = sum(1 for _ in spec.shard.run_indices(spec.runs)) if spec.runs else None
         self._last = 0.0
         self._lock = threading.Lock()
 
@@ -61,8 +62,7 @@ class CampaignView:
         elapsed = time.monotonic() - self.t0
         pairs = {(c["family"], c["target"]) for r in self.records for c in r.coverage}
         families = {f for f, _ in pairs}
-        total = sum(1 for _ in self.spec.shard.run_indices(self.spec.runs)) if self.spec.runs else None
-        done = f"{len(self.records)}/{total}" if total else str(len(self.records))
+        done = f"{len(self.records)}/{self.total}" if self.total else str(len(self.records))
         left = ""
         if self.spec.budget_s is not None:
             left = f"  left {format_seconds(self.spec.budget_s - elapsed)}"

@@ -140,9 +140,14 @@ def handle(args: argparse.Namespace) -> int:
     print(f"campaign seed {spec.seed} ({what}, shard {spec.shard}, parallel {spec.parallel}) "
           f"on {spec.run['target']}{' mutant ' + spec.run['mutant'] if spec.run.get('mutant') else ''}")
     print(f"campaign directory: {out}", flush=True)
-    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    started_at, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
+
+    done: list[RunRecord] = []
 
     def on_record(record: RunRecord) -> None:
+        done.append(record)  # campaign.json kept current, for a look while it runs
+        write_campaign_json(out / "campaign.json", spec, done, started_at=started_at,
+                            elapsed_s=time.monotonic() - t0, stopped="running")
         if alluredir is not None:
             from harness.campaign_allure import write_run_results
 
