@@ -226,16 +226,18 @@ def run_campaign(spec: CampaignSpec, campaign_dir: Path, *, lab: str = "local",
 
     first = float(spec.run.get("duration") or RunConfig.__dataclass_fields__["duration"].default)
     dispatcher = _Dispatcher(spec, campaign_dir, view, on_record, first_estimate_s=first)
-    workers = [_Worker(n + 1, campaign_dir, lab) for n in range(spec.parallel)]
+    workers: list[_Worker] = []
 
     def drive(worker: _Worker) -> None:
         while (job := dispatcher.next_job()) is not None:
             dispatcher.finish(worker.run(job), job, worker)
 
-    threads = [threading.Thread(target=drive, args=(w,), daemon=True) for w in workers]
+    threads: list[threading.Thread] = []
     try:
-        for t in threads:
-            t.start()
+        for n in range(spec.parallel):
+            workers.append(_Worker(n + 1, campaign_dir, lab))
+            threads.append(threading.Thread(target=drive, args=(workers[-1],), daemon=True))
+            threads[-1].start()
         while any(t.is_alive() for t in threads):
             view.tick()
             for t in threads:

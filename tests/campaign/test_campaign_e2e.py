@@ -73,3 +73,18 @@ def test_a_budget_campaign_with_parallel_workers_is_valid(tmp_path: Path) -> Non
     data = json.loads((out / "campaign.json").read_text())
     assert data["stopped"] == "budget" and data["verdict"]["runs"] >= 4
     assert data["elapsed_s"] < 3 * 60 + 60  # a run may end after the budget, never start after it
+
+
+@pytest.mark.nightly
+def test_a_campaign_stops_at_the_first_violation(tmp_path: Path) -> None:
+    out = tmp_path / "campaign"
+    done = txchaos("campaign", "--target", "nats", "--mutant", "no-dedup", "--faults", "kill",
+                   "--runs", "6", "--duration", "10", "--seed", "3", "--parallel", "1",
+                   "--quiet", "--out", str(out), timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = json.loads((out / "campaign.json").read_text())
+    assert data["stopped"] == "violation" and data["verdict"]["violated"] == 1
+    assert data["verdict"]["runs"] < 6
+    violated = next(r for r in data["runs"] if r["valid"] is False)
+    assert "exactly-once" in violated["violated"]
+    assert f"txchaos shrink {violated['run_dir']}" in done.stdout
