@@ -79,8 +79,13 @@ class Candidate:
                          self.duration)
 
     def describe(self) -> str:
-        return (f"{len(self.events)} event(s), {self.fault_seconds:g} s under fault, "
+        """'2 event(s), 3.2 s under fault, run 10 s' (and the events, when few)."""
+        text = (f"{len(self.events)} event(s), {self.fault_seconds:g} s under fault, "
                 f"run {self.duration:g} s")
+        if 0 < len(self.events) <= 3:
+            text += " [" + "; ".join(f"{e.fault} {','.join(e.targets) or '*'} at {e.at:g}s "
+                                     f"for {e.duration:g}s" for e in self.events) + "]"
+        return text
 
 
 def any_of(once: Callable[[T, int], bool], k: int) -> Callable[[T], bool]:
