@@ -250,6 +250,10 @@ def _side(c: Candidate) -> dict[str, Any]:
 def _summary(original: Original, best: Candidate, minimal_run: Path, source: Path, trials: int,
              runs: int, elapsed: float, stopped: str, reruns: int, budget_s: float) -> dict[str, Any]:
     cfg = original.config
+    verdict: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        verdict = json.loads((minimal_run / "verdict.json").read_text())
+    violated = [c["name"] for c in verdict.get("checkers", []) if c.get("valid") is False]
     argv = ["txchaos", "run", "--target", str(cfg["target"]), "--seed", str(original.seed),
             "--duration", f"{best.duration:g}", "--schedule", str(minimal_run / "schedule.json")]
     if cfg.get("mutant"):
@@ -260,7 +264,8 @@ def _summary(original: Original, best: Candidate, minimal_run: Path, source: Pat
         "version": 1, "invariants": original.invariants, "seed": original.seed,
         "target": cfg.get("target"), "mutant": cfg.get("mutant"),
         "original": {"run_dir": str(original.run_dir), **_side(original.candidate)},
-        "minimal": {"run_dir": str(minimal_run), "failing_run": str(source), **_side(best)},
+        "minimal": {"run_dir": str(minimal_run), "failing_run": str(source), "violated": violated,
+                    **_side(best)},
         "smaller": best != original.candidate,
         "trials": trials, "runs_taken": runs, "reruns": reruns, "budget_s": budget_s,
         "elapsed_s": round(elapsed, 3), "stopped": stopped,

@@ -46,6 +46,7 @@ def test_shrink_keeps_the_violation_with_a_schedule_no_larger(tmp_path: Path) ->
     summary = json.loads((out / "shrink.json").read_text())
     original, minimal = summary["original"], summary["minimal"]
     assert summary["invariants"] == ["exactly-once"]
+    assert "exactly-once" in minimal["violated"]
     assert original["events"] == 3
     assert minimal["events"] <= original["events"]
     assert minimal["fault_seconds"] <= original["fault_seconds"]
