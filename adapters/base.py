@@ -60,6 +60,9 @@ class Adapter(ABC):
     name: ClassVar[str]
     services: ClassVar[frozenset[str]] = frozenset()  # lab services the target needs
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # the target's own timeouts in seconds, e.g. {"vote": 5, "in-doubt": 8}: generated
+    # schedules hold some fault windows longer than the longest (docs/faults.md)
+    timeouts: ClassVar[dict[str, float]] = {}
 
     @abstractmethod
     def start(self, ctx: TargetContext) -> Topology:

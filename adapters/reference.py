@@ -59,6 +59,9 @@ class ReferenceAdapter(Adapter):
 
     broker: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset({"read", "no-negative", "failpoints", "mutants"})
+    timeouts: ClassVar[dict[str, float]] = {
+        name: float(DEFAULT_SETTINGS[f"TXCHAOS_{name.upper().replace('-', '')}_TIMEOUT"])
+        for name in ("vote", "reply", "in-doubt")}
 
     def __init__(self, *, settings: Mapping[str, str] | None = None) -> None:
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
@@ -119,8 +122,10 @@ class ReferenceAdapter(Adapter):
                     ready_timeout=30, pid_dir=ctx.run_dir / "pids", stop_timeout=5)
                 self.procs[name] = proc
                 proc.start()
-                nodes.append(Node(name, "coordinator" if name == "coordinator" else "participant", process=proc,
-                                  meta={"url": url}))
+                coordinator = name == "coordinator"
+                nodes.append(Node(name, "coordinator" if coordinator else "participant", process=proc,
+                                  meta={"url": url, "failpoints": list(COORDINATOR_POINTS if coordinator
+                                                                        else PARTICIPANT_POINTS)}))
         except ServiceStartError as e:
             self.stop()
             raise InfraError(f"the {self.name} reference target did not start: {e}") from None

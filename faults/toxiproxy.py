@@ -25,7 +25,6 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from faults.catalog import CATALOG, LINK, check_params, family
 from harness.errors import BadInput, InfraError
 
 __all__ = ["ToxiproxyServer", "ToxicSpec", "toxics_for", "TOXIC_PREFIX"]
@@ -45,36 +44,21 @@ class ToxicSpec:
     attributes: dict[str, Any]
 
 
-def _streams(direction: str) -> tuple[str, ...]:
-    return ("upstream", "downstream") if direction == "both" else (direction,)
-
-
 def toxics_for(fault: str, params: dict[str, Any]) -> list[ToxicSpec]:
     """The toxics that make link fault `fault` (pure; `link-down` has none)."""
-    if family(fault).kind != LINK:
+    from faults.catalog import family
+    from faults.link import LinkFamily, ToxicFamily
+
+    fam = family(fault)
+    if not isinstance(fam, LinkFamily):
+        from faults.catalog import CATALOG
+
         raise BadInput(f"{fault!r} is not a link fault; link faults: "
-                       f"{', '.join(n for n, f in CATALOG.items() if f.kind == LINK)}")
-    p = check_params(fault, params)
-    if fault == "link-down":
+                       f"{', '.join(n for n, f in CATALOG.items() if isinstance(f, LinkFamily))}")
+    if not isinstance(fam, ToxicFamily):
+        fam.check(params)
         return []
-    attrs: tuple[str, dict[str, Any]]
-    if fault == "latency":
-        attrs = ("latency", {"latency": int(p["latency_ms"]), "jitter": int(p["jitter_ms"])})
-    elif fault == "bandwidth":
-        attrs = ("bandwidth", {"rate": int(p["rate_kbps"])})
-    elif fault == "timeout":
-        attrs = ("timeout", {"timeout": int(p["timeout_ms"])})
-    elif fault == "reset":
-        attrs = ("reset_peer", {"timeout": int(p["timeout_ms"])})
-    elif fault == "slicer":
-        attrs = ("slicer", {"average_size": int(p["average_size"]),
-                            "size_variation": int(p["size_variation"]), "delay": int(p["delay_us"])})
-    elif fault == "limit-data":
-        attrs = ("limit_data", {"bytes": int(p["bytes"])})
-    else:  # slow-close
-        attrs = ("slow_close", {"delay": int(p["delay_ms"])})
-    kind, attributes = attrs
-    return [ToxicSpec(kind, s, float(p["toxicity"]), attributes) for s in _streams(p["direction"])]
+    return fam.toxics(params)
 
 
 class ToxiproxyServer:

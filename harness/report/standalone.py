@@ -175,7 +175,10 @@ def write_results(run_dir: Path, results_dir: Path, *,
                                                                seed=seed)
         results.append(_result(run, str(c.get("name")), status, message, base, sink))
     if not checkers:
-        why = f"run directory {run.path} has no verdict (missing: {', '.join(run.missing) or 'none'})"
+        why = (f"the run was interrupted before its verdict ({run.path})" if run.run.get("interrupted")
+               else f"{run.run['error']} (run directory {run.path})" if run.run.get("error")
+               else f"run directory {run.path} has no verdict "
+                    f"(missing: {', '.join(run.missing) or 'none'})")
         results.append(_result(run, "chaos run", Status.BROKEN,
                                infrastructure_message(why), base, sink))
     for r in results:

@@ -41,7 +41,7 @@ def test_a_real_run_is_rechecked_offline_to_the_same_verdict(tmp_path: Path) -> 
                    "--seed", "11", "--quiesce", "15", "--out", str(out), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: VALID" in done.stdout
-    assert "reproduce:     txchaos run --target nats --seed 11 --duration 5" in done.stdout
+    assert f"reproduce:     txchaos run --replay {out}" in done.stdout
     for name in ("history.jsonl", "state.json", "schedule.json", "verdict.json", "run.json"):
         assert (out / name).is_file(), name
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
