@@ -4,9 +4,11 @@ This module is the campaign's pure part — durations, shards, run seeds, the
 coverage table and campaign.json — so it can be tested without a lab; the runs
 themselves are executed by `harness.campaign_runner`.
 
-Seeds: run i of campaign seed C has seed `run_seed(C, i)`, a hash that does
-not depend on Python's hash salt, so a run is replayable from C and i alone,
-and shard I/N takes exactly the indices i ≡ I-1 (mod N). Together the shards
+Seeds: run i of campaign seed C has seed `run_seed(C, i)` = base(C) + i, the
+base a hash of C that does not depend on Python's hash salt, so a run is
+replayable from C and i alone; consecutive seeds let the schedule generator
+cover the fault space systematically. Shard I/N takes exactly the indices
+i ≡ I-1 (mod N). Together the shards
 of a `--runs R` campaign run exactly the seeds of the unsharded one.
 """
 
@@ -87,10 +89,19 @@ def parse_shard(text: str) -> Shard:
     return Shard(index, count)
 
 
+_MAX_RUNS = 2**24  # runs per campaign that get distinct seeds
+
+
 def run_seed(campaign_seed: int, index: int) -> int:
-    """The seed of run `index`: stable across machines, Python versions and shardings."""
-    digest = hashlib.sha256(f"txchaos-campaign:{campaign_seed}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % (2**31 - 1) + 1
+    """The seed of run `index`: consecutive from a base that a hash of the campaign
+    seed picks. Consecutive, because the schedule generator walks each family's
+    targets so that seeds s, s+1, ... cover every (family, target) pair before
+    repeating one (faults/generator.py); hashed, so that campaigns with nearby seeds
+    (tonight's date and yesterday's) do not re-run each other's runs. Stable across
+    machines, Python versions and shardings."""
+    digest = hashlib.sha256(f"txchaos-campaign:{campaign_seed}".encode()).digest()
+    base = int.from_bytes(digest[:8], "big") % (2**31 - 1 - _MAX_RUNS) + 1
+    return base + index % _MAX_RUNS
 
 
 @dataclass
@@ -133,7 +144,9 @@ class CampaignSpec:
         if self.budget_s is not None:
             argv += ["--budget", f"{self.budget_s:g}s"]
         for key, flag in (("mutant", "--mutant"), ("duration", "--duration"),
-                          ("clients", "--clients"), ("intensity", "--intensity")):
+                          ("workload", "--workload"), ("clients", "--clients"),
+                          ("accounts", "--accounts"), ("intensity", "--intensity"),
+                          ("quiesce_timeout", "--quiesce"), ("lab", "--lab")):
             if r.get(key) is not None:
                 argv += [flag, f"{r[key]:g}" if isinstance(r[key], float) else str(r[key])]
         if r.get("faults") is not None:

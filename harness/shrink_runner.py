@@ -28,23 +28,21 @@ from harness.shrink import BudgetSpent, Candidate, Shrinker, any_of
 
 __all__ = ["Original", "load_original", "ChaosTrials", "ShrinkOutcome", "shrink_run"]
 
-_EXCLUDED = {"seed", "out", "schedule", "schedule_file"}  # set per trial
-
-
 @dataclass
 class Original:
     """The violated run to shrink: its configuration, seed, schedule and broken invariants."""
 
     run_dir: Path
-    config: dict[str, Any]  # RunConfig fields, without seed/out/schedule
+    config: Any  # a RunConfig: the run's own, its schedule and directory set per trial
     seed: int
     candidate: Candidate
     invariants: list[str]
 
 
 def load_original(run_dir: Path, invariants: list[str] | None = None) -> Original:
-    """Read run.json (its `config` object when present, else its top-level keys),
-    verdict.json and schedule.json of a violated run; BadInput if it cannot be shrunk."""
+    """The run's configuration from run.json (its `config` object; the top-level keys
+    target/mutant/seed/duration/clients of older runs), its verdict and schedule;
+    BadInput if it cannot be shrunk."""
     from harness.run import RunConfig
 
     run_dir = Path(run_dir).resolve()
@@ -61,17 +59,19 @@ def load_original(run_dir: Path, invariants: list[str] | None = None) -> Origina
         raise BadInput(f"{run_dir}: no schedule.json; shrink needs the run's fault schedule")
     schedule = Schedule.load(run_dir / "schedule.json")
     meta, verdict = docs["run.json"], docs["verdict.json"]
-    fields = {f.name for f in dataclasses.fields(RunConfig)} - _EXCLUDED
-    given = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    config = {k: v for k, v in given.items() if k in fields}
-    for key in ("target", "mutant", "duration", "clients"):  # older run.json: top-level keys
-        if key not in config and key in meta and key in fields:
-            config[key] = meta[key]
-    if "faults" in config and isinstance(config["faults"], list):
-        config["faults"] = tuple(config["faults"])
-    if not config.get("target"):
-        raise BadInput(f"{run_dir / 'run.json'} names no target")
-    seed = given.get("seed", meta.get("seed"))
+    saved = meta.get("config")
+    if isinstance(saved, dict) and hasattr(RunConfig, "from_json"):
+        config, warnings = RunConfig.from_json(saved, where=f"{run_dir}/run.json")
+        for w in warnings:
+            print(f"txchaos: warning: {w}", file=sys.stderr)
+    else:  # a run.json of an older txchaos: its top-level keys
+        fields = {f.name for f in dataclasses.fields(RunConfig)}
+        kept = {k: meta[k] for k in ("target", "mutant", "duration", "clients")
+                if k in meta and k in fields and meta[k] is not None}
+        if not isinstance(kept.get("target"), str):
+            raise BadInput(f"{run_dir / 'run.json'} names no target")
+        config = RunConfig(**kept)
+    seed = config.seed if config.seed is not None else meta.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise BadInput(f"{run_dir / 'run.json'} has no integer seed")
     violated = [c["name"] for c in verdict.get("checkers", []) if c.get("valid") is False]
@@ -85,9 +85,8 @@ def load_original(run_dir: Path, invariants: list[str] | None = None) -> Origina
             raise BadInput(f"--invariant {', '.join(unknown)}: the run did not violate it; "
                            f"it violated {', '.join(violated)}")
         violated = [v for v in violated if v in invariants]
-    duration = float(config.get("duration") or RunConfig.__dataclass_fields__["duration"].default)
-    candidate = Candidate(tuple(schedule.events), duration)
-    return Original(run_dir, config, seed, candidate, violated)
+    return Original(run_dir, config, seed, Candidate(tuple(schedule.events), float(config.duration)),
+                    violated)
 
 
 @dataclass
@@ -133,7 +132,7 @@ class ChaosTrials:
     # -- the predicate ----------------------------------------------------------
     def once(self, candidate: Candidate, attempt: int) -> bool:
         """One re-run of `candidate`; True if it violates one of the original's invariants."""
-        from harness.run import RunConfig, run_chaos
+        from harness.run import run_chaos
 
         if time.monotonic() + candidate.duration + self.overhead_s > self.deadline:
             raise BudgetSpent
@@ -143,9 +142,9 @@ class ChaosTrials:
         run_dir = (self.out / "runs" / f"{len(self.trials):03d}-{candidate.key}-r{attempt + 1}").resolve()
         if run_dir.exists():
             shutil.rmtree(run_dir)  # an interrupted earlier attempt
-        config = RunConfig(**{**self.original.config, "duration": candidate.duration},
-                           seed=self.original.seed, out=run_dir,
-                           schedule=Schedule(self.original.seed, list(candidate.events)))
+        config = dataclasses.replace(self.original.config, seed=self.original.seed, out=run_dir,
+                                     duration=candidate.duration, schedule_file=None,
+                                     schedule=Schedule(self.original.seed, list(candidate.events)))
         started = time.monotonic()
         result = self._run(run_chaos, config)
         self.runs_taken += 1
@@ -254,20 +253,16 @@ def _summary(original: Original, best: Candidate, minimal_run: Path, source: Pat
     with contextlib.suppress(OSError, ValueError):
         verdict = json.loads((minimal_run / "verdict.json").read_text())
     violated = [c["name"] for c in verdict.get("checkers", []) if c.get("valid") is False]
-    argv = ["txchaos", "run", "--target", str(cfg["target"]), "--seed", str(original.seed),
-            "--duration", f"{best.duration:g}", "--schedule", str(minimal_run / "schedule.json")]
-    if cfg.get("mutant"):
-        argv += ["--mutant", str(cfg["mutant"])]
-    if cfg.get("clients") is not None:
-        argv += ["--clients", str(cfg["clients"])]
+    lab = getattr(original.config, "lab", "local")
+    reproduce = f"txchaos run --replay {minimal_run}" + (f" --lab {lab}" if lab != "local" else "")
     return {
         "version": 1, "invariants": original.invariants, "seed": original.seed,
-        "target": cfg.get("target"), "mutant": cfg.get("mutant"),
+        "target": cfg.target, "mutant": cfg.mutant,
         "original": {"run_dir": str(original.run_dir), **_side(original.candidate)},
         "minimal": {"run_dir": str(minimal_run), "failing_run": str(source), "violated": violated,
                     **_side(best)},
         "smaller": best != original.candidate,
         "trials": trials, "runs_taken": runs, "reruns": reruns, "budget_s": budget_s,
         "elapsed_s": round(elapsed, 3), "stopped": stopped,
-        "reproduce": " ".join(argv),
+        "reproduce": reproduce,
     }

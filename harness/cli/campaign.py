@@ -45,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         f"{DEFAULT_PARALLEL} here: one per core, at most 2; 1 with --lab external)")
     p.add_argument("--shard", default="1/1", help="I/N: run only shard I of N of the campaign's "
                    "seeds (a CI matrix of N machines runs one campaign)")
+    p.add_argument("--workload", default=None, metavar="NAME",
+                   help="workload shape of every run (default: the run's default; docs/workloads.md)")
     p.add_argument("--clients", type=int, default=None, help="concurrent clients per run")
+    p.add_argument("--accounts", type=int, default=None, help="accounts in each run's workload")
     p.add_argument("--intensity", type=float, default=None, help="share of each run under faults, 0..1")
     p.add_argument("--quiesce", type=float, default=None,
                    help="seconds payments may stay in doubt after healing")
@@ -72,6 +75,15 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
         if args.clients < 1:
             raise BadInput(f"--clients must be at least 1, got {args.clients}")
         run["clients"] = args.clients
+    if args.accounts is not None:
+        if args.accounts < 2:
+            raise BadInput(f"--accounts must be at least 2, got {args.accounts}")
+        run["accounts"] = args.accounts
+    if args.workload is not None:
+        from harness.workload_shapes import shape
+
+        shape(args.workload)  # BadInput listing the valid workloads
+        run["workload"] = args.workload
     if args.intensity is not None:
         if not 0 < args.intensity <= 1:
             raise BadInput(f"--intensity must be in (0, 1], got {args.intensity:g}")
@@ -86,6 +98,7 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
         if args.parallel > 1:
             raise BadInput("--parallel needs --lab local: runs in parallel each need their own "
                            "brokers, or one run's broker faults hit the others")
+        args.lab = args.lab if args.lab == "external" else str(Path(args.lab).resolve())
         run["lab"] = args.lab
     budget = parse_duration(args.budget) if args.budget is not None else (
         None if args.runs is not None else 20 * 60.0)

@@ -58,7 +58,9 @@ def test_shrink_keeps_the_violation_with_a_schedule_no_larger(tmp_path: Path) ->
     assert any(c["name"] == "exactly-once" and c["valid"] is False for c in verdict["checkers"])
     replayed = json.loads((bundle / "schedule.json").read_text())["events"]
     assert replayed == minimal["schedule"]["events"]
-    assert f"--schedule {bundle / 'schedule.json'}" in summary["reproduce"]
+    assert summary["reproduce"] == f"txchaos run --replay {bundle}"
+    saved = json.loads((bundle / "run.json").read_text())["config"]
+    assert saved["duration"] == minimal["duration"] and saved["mutant"] == "no-dedup"
     # every trial is logged (the cache a later shrink with the same --out reuses)
     trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
     assert trials and sum(len(t["runs"]) for t in trials) == summary["runs_taken"]
