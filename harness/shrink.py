@@ -139,8 +139,8 @@ class Shrinker:
     def test(self, candidate: Candidate) -> bool:
         key = candidate.key
         if key not in self.cache:
-            self.trials += 1
             self.cache[key] = bool(self._fails(candidate))
+            self.trials += 1
         if self.cache[key]:
             self.best = candidate
         return self.cache[key]

@@ -253,8 +253,17 @@ def _summary(original: Original, best: Candidate, minimal_run: Path, source: Pat
     with contextlib.suppress(OSError, ValueError):
         verdict = json.loads((minimal_run / "verdict.json").read_text())
     violated = [c["name"] for c in verdict.get("checkers", []) if c.get("valid") is False]
-    lab = getattr(original.config, "lab", "local")
-    reproduce = f"txchaos run --replay {minimal_run}" + (f" --lab {lab}" if lab != "local" else "")
+    meta: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads((minimal_run / "run.json").read_text())
+    if isinstance(meta.get("config"), dict):
+        reproduce = f"txchaos run --replay {minimal_run}"
+    else:  # the original itself, written by an older txchaos
+        reproduce = (f"txchaos run --target {cfg.target} --seed {original.seed} --duration "
+                     f"{best.duration:g} --schedule {minimal_run / 'schedule.json'}"
+                     + (f" --mutant {cfg.mutant}" if cfg.mutant else ""))
+    if cfg.lab != "local":
+        reproduce += f" --lab {cfg.lab}"
     return {
         "version": 1, "invariants": original.invariants, "seed": original.seed,
         "target": cfg.target, "mutant": cfg.mutant,

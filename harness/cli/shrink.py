@@ -76,8 +76,12 @@ def print_outcome(s: dict[str, Any]) -> None:
         params = " ".join(f"{k}={v}" for k, v in sorted(e["params"].items()))
         print(f"  at {e['at']:>7.3f}s for {e['duration']:>6.3f}s  {e['fault']} "
               f"{','.join(e['targets'])} {params}".rstrip())
-    print(f"\nstill violates: {', '.join(m.get('violated') or s['invariants'])}" if s["smaller"] else
-          f"\nno smaller schedule violated {', '.join(s['invariants'])}")
+    if s["smaller"]:
+        print(f"\nstill violates: {', '.join(m.get('violated') or s['invariants'])}")
+    elif s["stopped"] == "fixpoint":
+        print(f"\nno smaller schedule violated {', '.join(s['invariants'])}")
+    else:
+        print(f"\n{why} before a smaller schedule violated {', '.join(s['invariants'])}")
     print(f"replay bundle: {m['run_dir']}")
     print(f"reproduce:     {s['reproduce']}")
 
