@@ -43,6 +43,8 @@ WEAKER: dict[str, Callable[[Any], Any]] = {
     "jitter_ms": lambda v: int(v) // 2 if v >= 2 else None,
     "rate_kbps": lambda v: int(v) * 4 if v < 4096 else None,
     "toxicity": lambda v: round(float(v) / 2, 3) if v > 0.3 else None,
+    "period_s": lambda v: round(float(v) * 2, 3) if v < 8 else None,  # fewer crashes, flaps
+    "down_s": lambda v: round(float(v) / 2, 3) if v >= 0.2 else None,
 }
 
 
