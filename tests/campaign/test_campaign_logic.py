@@ -98,20 +98,37 @@ def txchaos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
     (["--runs", "2", "--duration", "soon"], "--duration 'soon'"),
     (["--runs", "2", "--faults", "kill,bogus"], "unknown fault 'bogus'"),
     (["--runs", "2", "--mutant", "bogus"], "has no mutant 'bogus'"),
+    (["--runs", "2", "--workload", "bogus"], "unknown workload 'bogus'"),
     (["--runs", "2", "--parallel", "2", "--lab", "external"], "--parallel needs --lab local"),
+    (["--runs", "2", "--clients", "0"], "--clients must be at least 1"),
 ])
-def test_bad_input_exits_3_with_a_message(tmp_path: Path, args: list[str], says: str) -> None:
+def test_bad_input_is_refused_before_anything_starts(args: list[str], says: str) -> None:
+    from harness.cli import build_parser
+    from harness.cli.campaign import spec_from_args
+
+    parsed = build_parser().parse_args(["campaign", "--target", "nats", "--seed", "1", *args])
+    with pytest.raises(BadInput) as e:
+        spec_from_args(parsed)
+    assert says in str(e.value)
+
+
+def txchaos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--target", "nope", "--runs", "1"], "unknown target 'nope'"),
+    (["--target", "nats", "--budget", "20x"], "--budget '20x'"),
+    (["--target", "nats", "--runs"], "expected one argument"),
+])
+def test_the_cli_exits_3_with_a_message_and_no_traceback(tmp_path: Path, args: list[str],
+                                                         says: str) -> None:
     out = tmp_path / "campaign"
-    done = txchaos("campaign", "--target", "nats", "--seed", "1", "--out", str(out), *args)
+    done = txchaos("campaign", *args, "--out", str(out))
     assert done.returncode == 3, done.stdout + done.stderr
-    assert says in done.stderr
-    assert "Traceback" not in done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
     assert not (out / "runs").exists()
-
-
-def test_unknown_target_exits_3(tmp_path: Path) -> None:
-    done = txchaos("campaign", "--target", "nope", "--runs", "1", "--out", str(tmp_path / "c"))
-    assert done.returncode == 3 and "unknown target 'nope'" in done.stderr
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "report" / "fixtures"
