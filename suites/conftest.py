@@ -19,7 +19,7 @@ import pytest
 
 from adapters.registry import BUILTIN, load_adapter
 from harness.errors import TxchaosError
-from harness.pytest_plugin import DEFAULT_SEED, option, run_seed
+from harness.pytest_plugin import DEFAULT_SEED, option, run_seed, target_options
 from harness.run import RunConfig, RunResult, run_chaos
 
 DEFAULT_DURATION = 15.0
@@ -57,6 +57,7 @@ class ChaosRunner:
         self.lab = lab
         self.config = config
         self.duration = option(config, "duration")
+        self.target_options = target_options(config)
         self.base = base
         self.cache: dict[tuple[Any, ...], RunResult | BaseException] = {}
         self.fresh: set[tuple[Any, ...]] = set()
@@ -69,7 +70,8 @@ class ChaosRunner:
             seed = run_seed(self.config, *full_key)
             name = _dir_name(full_key)
             config = RunConfig(target=target, seed=seed, out=self.base / name,
-                               duration=self.duration or duration or DEFAULT_DURATION, **options)
+                               duration=self.duration or duration or DEFAULT_DURATION,
+                               target_options=self.target_options, **options)
             try:
                 self.cache[full_key] = run_chaos(config, lab=self.lab, observer=observer)
             except TxchaosError as e:

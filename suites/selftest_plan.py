@@ -67,8 +67,8 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
              ("atomicity", "client-agreement")),
     Exposure("timeout-as-abort", _delays("coordinator", "after-send-prepare", 9000), 26.0,
              ("client-agreement",)),
-    # no fault: concurrent payments from one account are enough
-    Exposure("no-funds-hold", Schedule(seed=None, events=[]), 20.0,
+    # no fault: concurrent payments from one account are enough, given time to drive balances low
+    Exposure("no-funds-hold", Schedule(seed=None, events=[]), 30.0,
              ("no-negative",)),
 ]}
 
