@@ -105,7 +105,7 @@ class ChaosTrials:
 
     def __init__(self, original: Original, out: Path, *, deadline: float, reruns: int = 3,
                  lab: str = "local", stream: TextIO = sys.stderr, quiet: bool = False) -> None:
-        self.original, self.out, self.deadline, self.reruns = original, out, deadline, reruns
+        self.original, self.out, self.deadline, self.reruns = original, out.resolve(), deadline, reruns
         self.lab_option, self.stream, self.quiet = lab, stream, quiet
         self.t0 = time.monotonic()
         self.log_path = out / "trials.jsonl"
@@ -114,7 +114,6 @@ class ChaosTrials:
         self.overhead_s = 8.0  # start, heal, quiesce, check: updated from real runs
         self._lab: Any = None
         self._generation = 0
-        self._current: Trial | None = None
         self._load_log()
 
     # -- cache ----------------------------------------------------------------
@@ -208,8 +207,9 @@ class ShrinkOutcome:
     trials: int
     runs_taken: int
     elapsed_s: float
-    stopped: str  # "fixpoint", "budget" or "interrupted"
+    stopped: str  # "fixpoint", "budget", "interrupted" or "broken" (a re-run broke twice)
     summary: dict[str, Any]
+    error: str | None = None
 
 
 def shrink_run(original: Original, out: Path, *, reruns: int, budget_s: float,
@@ -220,11 +220,14 @@ def shrink_run(original: Original, out: Path, *, reruns: int, budget_s: float,
     trials = ChaosTrials(original, out, deadline=t0 + budget_s, reruns=reruns, lab=lab, quiet=quiet)
     shrinker = Shrinker(original.candidate, any_of(trials.once, reruns), cache=trials.cached(),
                         log=lambda line: None if quiet else print(line, file=sys.stderr))
+    error = None
     try:
         shrinker.run()
         stopped = shrinker.stopped
     except KeyboardInterrupt:
         stopped = "interrupted"
+    except TxchaosError as e:  # the lab broke: keep what was found so far
+        stopped, error = "broken", str(e)
     finally:
         trials.close()
     best = shrinker.best
@@ -236,9 +239,10 @@ def shrink_run(original: Original, out: Path, *, reruns: int, budget_s: float,
     shutil.copytree(source, minimal_run, ignore=shutil.ignore_patterns("pids", "lab", "labs"))
     summary = _summary(original, best, minimal_run, source, shrinker.trials, trials.runs_taken,
                        time.monotonic() - t0, stopped, reruns, budget_s)
+    summary["error"] = error
     (out / "shrink.json").write_text(json.dumps(summary, indent=1) + "\n")
     return ShrinkOutcome(original, best, minimal_run, shrinker.trials, trials.runs_taken,
-                         time.monotonic() - t0, stopped, summary)
+                         time.monotonic() - t0, stopped, summary, error)
 
 
 def _side(c: Candidate) -> dict[str, Any]:

@@ -55,6 +55,10 @@ def handle(args: argparse.Namespace) -> int:
     print(f"shrink directory: {out}")
     if args.alluredir is not None:
         write_allure(original.run_dir, outcome.minimal_run, outcome.summary, args.alluredir)
+    if outcome.error:
+        print(f"txchaos: error: {outcome.error}; the best schedule so far is written",
+              file=sys.stderr)
+        return 3
     if outcome.stopped == "interrupted":
         print("txchaos: interrupted; faults healed and processes stopped; the best schedule so far "
               "is written", file=sys.stderr)
@@ -65,7 +69,7 @@ def handle(args: argparse.Namespace) -> int:
 def print_outcome(s: dict[str, Any]) -> None:
     o, m = s["original"], s["minimal"]
     why = {"fixpoint": "no smaller schedule fails", "budget": "budget spent",
-           "interrupted": "interrupted"}[s["stopped"]]
+           "interrupted": "interrupted", "broken": "a re-run broke"}[s["stopped"]]
     print(f"\n{s['trials']} candidates tried, {s['runs_taken']} runs in "
           f"{format_seconds(s['elapsed_s'])} (stopped: {why})\n")
     print(f"{'':9}{'events':>7}  {'seconds under fault':>19}  {'run seconds':>11}")
