@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faults.catalog import DEFAULT_FAULTS  # the default mix lives with the fault families
 from harness.errors import BadInput
 
 __all__ = ["DEFAULT_FAULTS", "RunConfig", "default_run_dir", "load_run_meta", "replay_config", "txchaos_version"]
 
 # Fields that say where and how a run is kept, not what it does: never saved as config.
 _NOT_SAVED = {"out", "schedule", "schedule_file"}
-
-
-DEFAULT_FAULTS = ("latency", "partition", "kill", "pause", "broker-kill")
 
 
 @dataclass
@@ -47,6 +45,8 @@ class RunConfig:
     lab: str = "local"
     failpoints: dict[str, str] = field(default_factory=dict)
     schedule: Any = None  # a faults.schedule.Schedule given in code; wins over `faults`
+    workload: str = "mixed"  # a shape of harness.workload_shapes (docs/workloads.md)
+    target_options: dict[str, str] = field(default_factory=dict)  # the adapter's options (--target-opt)
 
     def to_json(self) -> dict[str, Any]:
         """The saved configuration: every field that shapes the run."""
@@ -64,7 +64,7 @@ class RunConfig:
         known = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_SAVED}
         if not isinstance(data, dict) or not isinstance(data.get("target"), str):
             raise BadInput(f"{where}: no run configuration (a 'config' object with a target)")
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"workload": "uniform"}  # what runs saved before shapes ran
         warnings = []
         for key, value in data.items():
             if key not in known:

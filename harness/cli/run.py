@@ -7,10 +7,15 @@ import shlex
 import sys
 from pathlib import Path
 
+from adapters.registry import parse_options
+from faults.catalog import DEFAULT_FAULTS
+from faults.coverage import coverage_lines
+from faults.schedule import Schedule
 from harness.errors import BadInput, TxchaosError
-from harness.run import DEFAULT_FAULTS, RunConfig, RunResult, run_chaos
+from harness.run import RunConfig, RunResult, run_chaos
 from harness.runconfig import default_run_dir
 from harness.verdict_table import format_verdict_table
+from harness.workload_shapes import shape, shape_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,12 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         "fault schedule; other options are ignored except --out, --lab, "
                         "--quiet, --alluredir and --target (with a warning)")
     p.add_argument("--mutant", default=None, help="switch on a seeded bug of the target")
+    p.add_argument("--target-opt", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the target's adapter (repeatable); see docs/adapters.md")
     p.add_argument("--faults", default=",".join(DEFAULT_FAULTS),
                    help=f"comma-separated fault families (default {','.join(DEFAULT_FAULTS)}); "
                         "see docs/faults.md; 'none' for a fault-free run")
     p.add_argument("--schedule", type=Path, default=None, help="replay a schedule.json instead of generating one")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of chaos (default 30)")
     p.add_argument("--seed", type=int, default=None, help="seed; a run without one picks one and prints it")
+    p.add_argument("--workload", default="mixed", metavar="NAME",
+                   help=f"what the clients request: {', '.join(shape_names())} (default mixed); "
+                        "see docs/workloads.md")
     p.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
     p.add_argument("--accounts", type=int, default=8, help="accounts in the workload (default 8)")
     p.add_argument("--failpoint", action="append", default=[], metavar="NODE=SPEC",
@@ -78,13 +88,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise BadInput(f"--intensity must be between 0 and 1, got {args.intensity:g}")
     if args.schedule is not None and not args.schedule.is_file():
         raise BadInput(f"--schedule {args.schedule}: no such file")
+    shape(args.workload)  # BadInput listing the valid workloads
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none")
     lab = args.lab if args.lab in ("local", "external") else str(Path(args.lab).resolve())
-    return RunConfig(target=args.target, mutant=args.mutant, faults=faults, duration=args.duration,
+    return RunConfig(target=args.target, mutant=args.mutant, target_options=parse_options(args.target_opt), faults=faults, duration=args.duration,
                      seed=args.seed, out=args.out.resolve() if args.out else None,
                      clients=args.clients, accounts=args.accounts, failpoints=failpoints,
                      intensity=args.intensity, quiesce_timeout=args.quiesce,
-                     schedule_file=args.schedule.resolve() if args.schedule else None, lab=lab)
+                     schedule_file=args.schedule.resolve() if args.schedule else None, lab=lab,
+                     workload=args.workload)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -124,7 +136,13 @@ def print_result(result: RunResult) -> None:
     print(f"\n{result.config.target}{' mutant ' + result.config.mutant if result.config.mutant else ''}"
           f" seed {result.seed}: {c.get('ok', 0)} ok, {c.get('fail', 0)} failed, "
           f"{c.get('info', 0)} unknown, {c.get('faults', 0)} faults injected")
+    for notice in result.notices:
+        print(f"NOTE: {notice}")
     print(format_verdict_table(result.verdict))
+    schedule = result.run_dir / "schedule.json"
+    lines = coverage_lines(Schedule.load(schedule)) if schedule.is_file() else []
+    if lines:
+        print("\n" + "\n".join(lines))
     label = {True: "VALID", False: "VIOLATED", "unknown": "UNKNOWN"}[result.valid]
     print(f"\nverdict: {label}")
     print(f"run directory: {result.run_dir}")
