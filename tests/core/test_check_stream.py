@@ -307,3 +307,31 @@ def test_worker_processes_give_the_same_columns(tmp_path: Path, small_blocks: No
     monkeypatch.setattr(state_reader, "PARALLEL_BYTES", 0)
     assert _fast_path_takes(h, s), f"seed {seed}"
     assert _both_ways(h, s) == alone == check_all(run.history, state, OPTIONS).to_json()
+
+
+def test_progress_lines_in_logs_and_a_bar_on_a_terminal(tmp_path: Path) -> None:
+    import io
+
+    from harness.checkers.progress import CheckProgress
+
+    run = _big_run(9, 100)
+    h, s = _write(tmp_path, run.history, run.state())
+    log = io.StringIO()
+    p = CheckProgress(h.stat().st_size + s.stat().st_size, stream=log, tty=False, every=0,
+                      quiet_for=0)
+    assert check_files(h, s, OPTIONS, progress=p).valid is True
+    p.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) >= 2 and all(line.startswith("checking: ") for line in lines)
+    assert lines[-1].startswith("checking: 100% of") and "events" in lines[-1]
+    term = io.StringIO()
+    bar = CheckProgress(1000, stream=term, tty=True, every=0, quiet_for=0)
+    bar.advance(500, 10)
+    bar.close()
+    assert "\r\x1b[2Kchecking [############............]  50% of 1.0kB" in term.getvalue()
+    assert "left" in term.getvalue() and term.getvalue().endswith("\r\x1b[2K")
+    quiet = io.StringIO()
+    short = CheckProgress(1000, stream=quiet, tty=False)  # a check under a second: nothing
+    short.advance(1000)
+    short.close()
+    assert quiet.getvalue() == ""
