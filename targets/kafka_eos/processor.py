@@ -36,13 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 
 from targets.kafka_eos.protocol import MUTANTS, Layout, decode, encode
 
 log = logging.getLogger("kafka_eos")
 
 TXN_TIMEOUT_MS = 10_000      # the broker aborts a transaction left open this long
-OP_TIMEOUT_S = 8.0           # one payment's transaction, end to end
+OP_TIMEOUT_S = 30.0          # last-resort bound on one payment's transaction (the client's own
+                             # request timeouts act first); longer than a zombie's pause
+RESTORE_TIMEOUT_S = 15.0     # reading the account partitions up to the high watermark
 SESSION_TIMEOUT_MS = 6_000   # the broker's group.min.session.timeout.ms
 
 
@@ -98,13 +101,15 @@ class Processor:
         self.tail: Tail | None = None
         self.probe: AIOKafkaConsumer | None = None
         self.plain: AIOKafkaProducer | None = None  # early-result mutant only
-        self.pending_commit: dict[TopicPartition, int] = {}  # offsets-outside-txn mutant only
+        self.processed: dict[TopicPartition, int] = {}  # offsets-outside-txn mutant only
+        self.last_commit = 0.0
 
     # -- lifecycle ------------------------------------------------------------
     async def run(self) -> None:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.layout.group, client_id=self.instance,
-            isolation_level="read_committed", enable_auto_commit=False, auto_offset_reset="earliest",
+            group_instance_id=self.instance,  # static membership: a restarted instance gets its partitions back
+            isolation_level="read_committed", auto_offset_reset="earliest", enable_auto_commit=False,
             session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=1000,
             rebalance_timeout_ms=10_000, max_poll_interval_ms=30_000, request_timeout_ms=10_000)
         isolation = "read_uncommitted" if self.mutant == "uncommitted-restore" else "read_committed"
@@ -149,12 +154,13 @@ class Processor:
                 for msg in msgs:
                     if not await self.handle(tp, msg):
                         break
-            if self.pending_commit:
-                await self._commit_outside()
+            if self.processed and time.monotonic() - self.last_commit >= 1.0:
+                await self.commit_outside()
 
-    async def _commit_outside(self) -> None:
-        """offsets-outside-txn: the consumer commits what the batch processed, afterwards."""
-        offsets, self.pending_commit = self.pending_commit, {}
+    async def commit_outside(self) -> None:
+        """offsets-outside-txn: the consumer commits what was processed, at most once a second."""
+        offsets, self.processed = self.processed, {}
+        self.last_commit = time.monotonic()
         try:
             await self.consumer.commit(offsets)  # type: ignore[union-attr]
         except Exception as e:
@@ -180,11 +186,10 @@ class Processor:
         except BaseException:
             await _close(producer)
             raise
-        if committed is None:
-            await self.consumer.seek_to_beginning(tp)  # type: ignore[union-attr]
-            committed = 0
-        else:
-            self.consumer.seek(tp, committed)  # type: ignore[union-attr]
+        committed = committed or 0
+        if not self.seek(tp, committed):  # revoked while we opened
+            await _close(producer)
+            raise RuntimeError(f"partition {p} was revoked while its task opened")
         debits = {a: self.tail.debits.get(a, 0) for a in self.layout.owned(p)}  # type: ignore[union-attr]
         task = Task(p, producer, tid, committed, debits)
         self.tasks[p] = task
@@ -192,6 +197,14 @@ class Processor:
         log.info("task p%d open: tid %s pid %s epoch %s offset %d debits %s", p, tid,
                  txm.producer_id, txm.producer_epoch, committed, debits)
         return task
+
+    def seek(self, tp: TopicPartition, offset: int) -> bool:
+        """Place the consumer at `offset`; False if the partition is no longer ours."""
+        try:
+            self.consumer.seek(tp, offset)  # type: ignore[union-attr]
+            return True
+        except IllegalStateError:
+            return False
 
     async def drop(self, p: int) -> None:
         task = self.tasks.pop(p, None)
@@ -209,7 +222,7 @@ class Processor:
         if full:
             tps = list(tail.consumer.assignment())
             end = await self.probe.end_offsets(tps)
-            deadline = time.monotonic() + OP_TIMEOUT_S
+            deadline = time.monotonic() + RESTORE_TIMEOUT_S
             while [tp for tp in tps if await tail.consumer.position(tp) < end[tp]]:
                 if time.monotonic() > deadline:
                     raise TimeoutError("restore: account partitions not read to their end")
@@ -232,16 +245,16 @@ class Processor:
             task = self.tasks.get(tp.partition)
             if task is None:
                 try:
-                    await asyncio.wait_for(self.open(tp), OP_TIMEOUT_S * 2)
+                    await asyncio.wait_for(self.open(tp), RESTORE_TIMEOUT_S * 2)
                 except Exception as e:
                     log.warning("task p%d could not open: %r", tp.partition, e)
-                    consumer.seek(tp, msg.offset)
+                    self.seek(tp, msg.offset)
                     await asyncio.sleep(1.0)
                 return False  # the consumer now reads from the committed offset
             if msg.offset < task.next_offset:
                 return True  # a stale fetch from before a reposition
             if msg.offset > task.next_offset:
-                consumer.seek(tp, task.next_offset)
+                self.seek(tp, task.next_offset)
                 return False
             try:
                 await asyncio.wait_for(self.transact(task, tp, msg), OP_TIMEOUT_S)
@@ -249,7 +262,7 @@ class Processor:
                 log.warning("task p%d: payment at offset %d failed (%r); reopening", tp.partition,
                             msg.offset, e)
                 await self.drop(tp.partition)
-                consumer.seek(tp, msg.offset)
+                self.seek(tp, msg.offset)
                 return False
             task.next_offset = msg.offset + 1
             return True
@@ -290,7 +303,7 @@ class Processor:
             else:
                 sends.append(await producer.send(lay.results, encode(result), partition=tp.partition))
             if self.mutant == "offsets-outside-txn":
-                self.pending_commit[tp] = msg.offset + 1
+                self.processed[tp] = msg.offset + 1  # committed later, by the consumer
             else:
                 await producer.send_offsets_to_transaction({tp: msg.offset + 1}, lay.group)
             for fut in sends:
@@ -319,8 +332,8 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.p.lock:
-            if self.p.pending_commit:
-                await self.p._commit_outside()
+            if self.p.processed:
+                await self.p.commit_outside()
             for tp in revoked:
                 await self.p.drop(tp.partition)
 

@@ -25,8 +25,8 @@ REQUEST_PARTITIONS = 2
 
 # name -> what the seeded bug does (both implementations know the same names).
 MUTANTS: dict[str, str] = {
-    "offsets-outside-txn": "input offsets committed by the consumer after each batch, outside the "
-                           "transaction (at-least-once: a crash or rebalance reprocesses payments)",
+    "offsets-outside-txn": "input offsets committed by the consumer after processing (at most once a "
+                           "second), outside the transaction: a crash reprocesses payments",
     "fresh-txn-id": "a random transactional id every time a task starts, so a zombie is never fenced",
     "uncommitted-restore": "balances restored and tailed with isolation read_uncommitted, so credits "
                            "of aborted transactions count as money",
