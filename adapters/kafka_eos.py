@@ -315,6 +315,6 @@ class KafkaEosJavaAdapter(KafkaEosAdapter):
 
         assert self.layout is not None
         return [binaries.java_bin(), "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-cp", self.classpath, "txchaos.eos.Processor", "--bootstrap", bootstrap,
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", self.classpath, "txchaos.eos.Processor", "--bootstrap", bootstrap,
                 "--ns", self.layout.ns, "--instance", instance, "--data-dir", str(data_dir),
                 "--request-partitions", str(self.layout.request_partitions)]

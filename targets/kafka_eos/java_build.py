@@ -2,7 +2,7 @@
 
 scripts/bootstrap.sh builds targets/kafka_eos/java with Maven into
 $TXCHAOS_CACHE/kafka-eos-java (default .cache/kafka-eos-java): the processor's
-classes plus a classpath file listing kafka-clients 4.1.1 and its dependencies.
+classes/ and lib/ with kafka-clients 4.1.1 and its dependencies.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def build_dir() -> Path:
 def built_classpath() -> str | None:
     """classes dir + dependency jars, or None if the build is absent."""
     d = build_dir()
-    classes, cp = d / "classes", d / "classpath.txt"
-    if not (classes / "txchaos" / "eos" / "Processor.class").exists() or not cp.exists():
+    classes, lib = d / "classes", d / "lib"
+    if not (classes / "txchaos" / "eos" / "Processor.class").exists() or not any(lib.glob("kafka-clients-*.jar")):
         return None
-    return f"{classes}{os.pathsep}{cp.read_text().strip()}"
+    return f"{classes}{os.pathsep}{lib}/*"
 
 
 def processor_classpath() -> str:
