@@ -19,11 +19,22 @@ def java_ready() -> bool:
     return built_classpath() is not None
 
 
+def skip_unless_built(target: str) -> None:
+    if target == "kafka-eos-java" and not java_ready():
+        pytest.skip("the Java processor is not built (scripts/bootstrap.sh builds it)")
+
+
 @pytest.fixture(params=TARGETS)
 def eos_target(request: pytest.FixtureRequest) -> str:
-    if request.param == "kafka-eos-java" and not java_ready():
-        pytest.skip("the Java processor is not built (scripts/bootstrap.sh builds it)")
+    skip_unless_built(request.param)
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _nightly_only_when_asked(request: pytest.FixtureRequest) -> None:
+    """Tests marked nightly run only when selected with -m nightly."""
+    if request.node.get_closest_marker("nightly") and "nightly" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("nightly test: select it with -m nightly")
 
 
 def schedule(*events: tuple[float, float, str, str, dict[str, Any]]) -> Schedule:

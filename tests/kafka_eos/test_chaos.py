@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kafka_eos.conftest import chaos, invalid, schedule
+from tests.kafka_eos.conftest import chaos, invalid, schedule, skip_unless_built
 
 DEFAULT_FAULTS = ("kill", "pause", "latency", "broker-kill")
 
@@ -44,10 +44,10 @@ def test_valid_under_the_zombie(lab, tmp_path, eos_target):
     assert result.valid is True, (result.command, result.verdict)
 
 
+@pytest.mark.parametrize("target", ["kafka-eos-py", pytest.param("kafka-eos-java", marks=pytest.mark.nightly)])
 @pytest.mark.parametrize("mutant", sorted(EXPOSURES))
-def test_mutant_is_caught(request, lab, tmp_path, eos_target, mutant):
-    if eos_target != "kafka-eos-py" and "nightly" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the Java processor's mutants run nightly (-m nightly)")
+def test_mutant_is_caught(lab, tmp_path, target, mutant):
+    skip_unless_built(target)
     make, clients, expected = EXPOSURES[mutant]
-    result = chaos(lab, tmp_path, eos_target, seed=5, duration=13, mutant=mutant, sched=make(), clients=clients)
+    result = chaos(lab, tmp_path, target, seed=5, duration=13, mutant=mutant, sched=make(), clients=clients)
     assert invalid(result) & expected, (result.command, result.verdict)
