@@ -149,7 +149,11 @@ class KafkaEosAdapter(Adapter):
         self.bootstrap = ctx.lab.endpoint("kafka").url.removeprefix("kafka://")
         self.data_dir = (ctx.run_dir / "target-data").resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        _run(self._create_topics())
+        try:
+            _run(self._create_topics())
+        except Exception as e:  # aiokafka's errors: the broker is not reachable or refused
+            raise InfraError(f"{self.name}: could not create the topics on Kafka at {self.bootstrap}: "
+                             f"{type(e).__name__}: {e}") from None
         env = {**_inherited_env(), "TXCHAOS_ACCOUNTS": json.dumps(self.accounts), "PYTHONUNBUFFERED": "1"}
         if ctx.mutant:
             env["TXCHAOS_MUTANT"] = ctx.mutant
