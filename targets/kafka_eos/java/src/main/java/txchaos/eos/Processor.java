@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.FileWriter;
 import java.io.IOException;
 import java.io.Writer;
-import java.lang.reflect.Field;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,6 +18,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.Future;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -176,9 +176,9 @@ public final class Processor {
       log("stopping");
     } finally {
       for (Integer q : new ArrayList<>(tasks.keySet())) drop(q);
-      consumer.close(Duration.ofSeconds(3));
-      tail.close(Duration.ofSeconds(1));
-      probe.close(Duration.ofSeconds(1));
+      consumer.close(CloseOptions.timeout(Duration.ofSeconds(3)));
+      tail.close(CloseOptions.timeout(Duration.ofSeconds(1)));
+      probe.close(CloseOptions.timeout(Duration.ofSeconds(1)));
       if (plain != null) plain.close(Duration.ofSeconds(1));
     }
   }
@@ -230,7 +230,7 @@ public final class Processor {
       for (String a : owned(p)) d.put(a, debits.getOrDefault(a, 0L));
       Task task = new Task(p, producer, tid, committed, d);
       tasks.put(p, task);
-      long[] pe = producerIdAndEpoch(producer);
+      long[] pe = Records.producerIdAndEpoch(producer);
       log("task p" + p + " open: tid " + tid + " pid " + pe[0] + " epoch " + pe[1] + " offset " + committed
           + " debits " + d);
       return task;
@@ -317,7 +317,7 @@ public final class Processor {
     boolean accepted = initial.containsKey(src) && initial.containsKey(dst) && !src.equals(dst)
         && amount > 0 && amount <= balance;
     KafkaProducer<byte[], byte[]> producer = task.producer;
-    long[] pe = producerIdAndEpoch(producer);
+    long[] pe = Records.producerIdAndEpoch(producer);
     task.seq++;
     String attempt = task.tid + "/" + pe[0] + "." + pe[1] + "/" + task.seq;
     Map<String, Object> meta = new TreeMap<>();
@@ -339,18 +339,20 @@ public final class Processor {
       producer.beginTransaction();
       List<Future<RecordMetadata>> sends = new ArrayList<>();
       if (accepted) {
-        sends.add(send(producer, accountTopic(), accountPartition(src), with(meta, "kind", "debit", src, amount)));
-        sends.add(send(producer, accountTopic(), accountPartition(dst), with(meta, "kind", "credit", dst, amount)));
+        sends.add(Records.send(producer, accountTopic(), accountPartition(src),
+            Records.entry(meta, "debit", src, amount)));
+        sends.add(Records.send(producer, accountTopic(), accountPartition(dst),
+            Records.entry(meta, "credit", dst, amount)));
         Map<String, Object> l = new TreeMap<>(meta);
         l.put("from", src);
         l.put("to", dst);
         l.put("amount", amount);
-        sends.add(send(producer, ledger(), 0, l));
+        sends.add(Records.send(producer, ledger(), 0, l));
       }
       if (mutant.equals("early-result")) {
-        send(plain, results(), tp.partition(), result).get();
+        Records.send(plain, results(), tp.partition(), result).get();
       } else {
-        sends.add(send(producer, results(), tp.partition(), result));
+        sends.add(Records.send(producer, results(), tp.partition(), result));
       }
       if (mutant.equals("offsets-outside-txn")) {
         processed.put(tp, new OffsetAndMetadata(msg.offset() + 1)); // committed later, by the consumer
@@ -375,36 +377,6 @@ public final class Processor {
     }
     journal(Map.of("txn", attempt, "payment", pid, "outcome", "committed"));
     if (accepted) task.debits.merge(src, amount, Long::sum);
-  }
-
-  static Map<String, Object> with(Map<String, Object> meta, String k, String kind, String account, long amount) {
-    Map<String, Object> r = new TreeMap<>(meta);
-    r.put(k, kind);
-    r.put("account", account);
-    r.put("amount", amount);
-    return r;
-  }
-
-  static Future<RecordMetadata> send(KafkaProducer<byte[], byte[]> producer, String topic, int partition,
-      Map<String, Object> value) throws IOException {
-    return producer.send(new ProducerRecord<>(topic, partition, null, JSON.writeValueAsBytes(value)));
-  }
-
-  /** The producer id and epoch, for the evidence; the client keeps them private. */
-  static long[] producerIdAndEpoch(KafkaProducer<byte[], byte[]> producer) {
-    try {
-      Field tmField = KafkaProducer.class.getDeclaredField("transactionManager");
-      tmField.setAccessible(true);
-      Object tm = tmField.get(producer);
-      java.lang.reflect.Method get = tm.getClass().getDeclaredMethod("producerIdAndEpoch");
-      get.setAccessible(true);
-      Object pe = get.invoke(tm);
-      long id = pe.getClass().getField("producerId").getLong(pe);
-      short epoch = pe.getClass().getField("epoch").getShort(pe);
-      return new long[] {id, epoch};
-    } catch (ReflectiveOperationException | RuntimeException e) {
-      return new long[] {-1, -1};
-    }
   }
 
   void journal(Map<String, Object> fields) throws IOException {
