@@ -7,14 +7,15 @@ container back to running: unpaused if paused, started if it exited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
-from harness.topology import Topology
+from faults.family import CONTAINER, Aim, Family, Planned, Reach, register
 from faults.injection import Injection
 from harness.errors import BadInput, InfraError
+from harness.topology import Topology
 
-__all__ = ["resolve", "ensure_running", "inject", "container_status"]
+__all__ = ["resolve", "ensure_running", "inject", "container_status", "ContainerFamily"]
 
 
 def _docker_errors() -> Any:
@@ -58,16 +59,8 @@ def ensure_running(container: Any) -> None:
         container.start()
 
 
-def inject(fault: str, containers: list[Any], params: dict[str, Any]) -> Injection:
-    """Apply docker fault `fault` to every container; one Injection heals them all."""
-    actions: dict[str, Callable[[Any], None]] = {
-        "docker-kill": lambda c: c.kill(),
-        "docker-stop": lambda c: c.stop(timeout=int(params.get("timeout_s", 5))),
-        "docker-pause": lambda c: c.pause(),
-        "docker-restart": lambda c: c.restart(timeout=int(params.get("timeout_s", 5))),
-    }
-    if fault not in actions:
-        raise BadInput(f"{fault!r} is not a docker fault; valid: {', '.join(actions)}")
+def inject(fault: str, containers: list[Any], act: Callable[[Any], None]) -> Injection:
+    """Apply `act` (the fault `fault`) to every container; one Injection heals them all."""
     hit: list[Any] = []
 
     def undo() -> None:
@@ -77,8 +70,71 @@ def inject(fault: str, containers: list[Any], params: dict[str, Any]) -> Injecti
     try:
         for c in containers:
             hit.append(c)
-            actions[fault](c)
+            act(c)
     except _docker_errors().DockerException as e:
         undo()
         raise InfraError(f"{fault} failed on {hit[-1].name}: {e}") from None
     return Injection(fault, tuple(c.name for c in containers), undo)
+
+
+class ContainerFamily(Family):
+    """Targets are node names with a container, `name=<c>` or `label=<k>=<v>`."""
+
+    kind = CONTAINER
+
+    def act(self, container: Any, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((n.name,)) for n in sorted(topology.nodes, key=lambda n: n.name) if n.container]
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        if reach.docker is None:
+            raise BadInput(f"{self.name}: no Docker engine was given for container faults")
+        if not targets:
+            raise BadInput(f"{self.name}: name the container(s): node names, name=<c> or label=<k>=<v>")
+        for t in targets:
+            resolve(reach.docker, reach.topology, t)
+        return Planned(targets, params)
+
+    def apply(self, reach: Reach, plan: Planned) -> Injection:
+        containers = [c for t in plan.targets for c in resolve(reach.docker, reach.topology, t)]
+        return inject(self.name, containers, lambda c: self.act(c, plan.params))
+
+
+@register
+class DockerKill(ContainerFamily):
+    name = "docker-kill"
+    description = "kills the container (SIGKILL); healed by starting it"
+
+    def act(self, container: Any, params: dict[str, Any]) -> None:
+        container.kill()
+
+
+@register
+class DockerStop(ContainerFamily):
+    name = "docker-stop"
+    description = "stops the container (SIGTERM, then SIGKILL); healed by starting it"
+    defaults: ClassVar[dict[str, Any]] = {"timeout_s": 5}
+
+    def act(self, container: Any, params: dict[str, Any]) -> None:
+        container.stop(timeout=int(params["timeout_s"]))
+
+
+@register
+class DockerPause(ContainerFamily):
+    name = "docker-pause"
+    description = "freezes the container (cgroup freezer); healed by unpausing"
+
+    def act(self, container: Any, params: dict[str, Any]) -> None:
+        container.pause()
+
+
+@register
+class DockerRestart(ContainerFamily):
+    name = "docker-restart"
+    description = "restarts the container"
+    defaults: ClassVar[dict[str, Any]] = {"timeout_s": 5}
+
+    def act(self, container: Any, params: dict[str, Any]) -> None:
+        container.restart(timeout=int(params["timeout_s"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,9 +21,12 @@ class Injection:
     targets: tuple[str, ...]
     undo: Callable[[], None] = field(repr=False)
     healed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def heal(self) -> None:
-        if self.healed:
-            return
-        self.undo()
-        self.healed = True
+        """Undo the fault once; a second caller (another thread) waits, then does nothing."""
+        with self._lock:
+            if self.healed:
+                return
+            self.undo()
+            self.healed = True

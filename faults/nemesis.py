@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from harness.topology import Node, Topology
 from faults import docker as docker_faults
-from faults import partition, process
-from faults.catalog import BROKER, CONTAINER, LINK, PARTITION, check_params, family
+from faults.catalog import family
+from faults.family import EVERYTHING, Planned, Reach
 from faults.injection import Injection
 from faults.schedule import FaultEvent, Schedule
 from faults.toxiproxy import ToxiproxyServer
 from harness.errors import BadInput, InfraError
+from harness.topology import Topology
 
 __all__ = ["Nemesis", "Recorder"]
 
@@ -37,18 +37,20 @@ class Recorder(Protocol):
 
 
 @dataclass
-class _Planned:
-    """An event checked against the topology: what exactly it will hit."""
+class _Live:
+    """A fault in force: the event, what it resolved to, and how to heal it."""
 
     event: FaultEvent
-    params: dict[str, Any]
-    targets: tuple[str, ...]
-    proxies: list[str]
-    description: str | None = None
+    plan: Planned
+    injection: Injection
 
 
 class Nemesis:
-    """Injects faults into one target's topology and always heals them."""
+    """Injects faults into one target's topology and always heals them.
+
+    Every fault family is an object (faults.family); the Nemesis only resolves an
+    event to its family, asks it to plan and inject, and keeps the Injection.
+    """
 
     def __init__(self, topology: Topology, *, toxiproxy_url: str, recorder: Recorder,
                  arm_failpoint: Callable[..., Awaitable[None]] | None = None,
@@ -56,58 +58,27 @@ class Nemesis:
         self.topology = topology
         self.toxiproxy = ToxiproxyServer(toxiproxy_url)
         self.recorder = recorder
-        self.arm_failpoint = arm_failpoint
         self.docker = docker_client
-        self._active: list[tuple[_Planned, Injection]] = []
-        self._flaps: list[asyncio.Task[None]] = []
+        self._active: list[_Live] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending: FaultEvent | None = None
+        self.reach = Reach(topology, self.toxiproxy, arm_failpoint=arm_failpoint, docker=docker_client,
+                           keep=self._keep, spawn=self._spawn)
+
+    def _keep(self, injection: Injection) -> None:
+        """An injection cancelled midway: keep it so heal_all() undoes it."""
+        event = self._pending or FaultEvent(0, 0, injection.fault, injection.targets)
+        self._active.append(_Live(event, Planned(injection.targets, dict(event.params)), injection))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        return task
 
     # -- validation ----------------------------------------------------------
-    def _node(self, name: str) -> Node:
-        try:
-            return self.topology.node(name)
-        except KeyError:
-            raise BadInput(f"unknown node {name!r}; nodes: "
-                           f"{', '.join(n.name for n in self.topology.nodes)}") from None
-
-    def _plan(self, ev: FaultEvent) -> _Planned:
+    def _plan(self, ev: FaultEvent) -> Planned:
         fam = family(ev.fault)
-        params = check_params(ev.fault, ev.params)
-        targets = tuple(ev.targets)
-        if fam.kind == LINK:
-            valid = [link.proxy for link in self.topology.links]
-            bad = [t for t in targets if t not in valid]
-            if not targets or bad:
-                raise BadInput(f"{ev.fault}: unknown link(s) {', '.join(bad) or '(none given)'}; "
-                               f"links: {', '.join(valid)}")
-            return _Planned(ev, params, targets, list(targets))
-        if fam.kind == PARTITION:
-            for t in targets:
-                self._node(t)
-            nodes = partition.partition_targets(ev.fault, self.topology, targets)
-            return _Planned(ev, params, nodes, partition.proxies_of(self.topology, nodes),
-                            partition.describe(ev.fault, self.topology, nodes))
-        if fam.kind == CONTAINER:
-            if self.docker is None:
-                raise BadInput(f"{ev.fault}: no Docker engine was given for container faults")
-            if not targets:
-                raise BadInput(f"{ev.fault}: name the container(s): node names, name=<c> or label=<k>=<v>")
-            for t in targets:
-                docker_faults.resolve(self.docker, self.topology, t)
-            return _Planned(ev, params, targets, [])
-        if not targets:
-            raise BadInput(f"{ev.fault}: name the node(s); nodes: "
-                           f"{', '.join(n.name for n in self.topology.nodes)}")
-        for t in targets:
-            node = self._node(t)
-            if node.process is None:
-                raise BadInput(f"{ev.fault}: node {t!r} has no local process; nodes with one: "
-                               f"{', '.join(n.name for n in self.topology.nodes if n.process)}")
-            if fam.kind == BROKER and node.role != "broker":
-                raise BadInput(f"{ev.fault}: node {t!r} is not a broker; brokers: "
-                               f"{', '.join(n.name for n in self.topology.by_role('broker')) or 'none'}")
-        if ev.fault == "failpoint" and self.arm_failpoint is None:
-            raise BadInput("failpoint: this target offers no failpoints")
-        return _Planned(ev, params, targets, [])
+        return fam.plan(self.reach, tuple(ev.targets), fam.check(ev.params))
 
     def validate(self, schedule: Schedule) -> None:
         """Check every event against the topology; BadInput before anything is injected."""
@@ -118,149 +89,91 @@ class Nemesis:
                 raise BadInput(f"schedule event {i} (at {ev.at:g}s): {e}") from None
 
     # -- injecting -----------------------------------------------------------
-    def _record(self, f: str, plan: _Planned) -> None:
-        value: dict[str, Any] = {"fault": plan.event.fault, "targets": list(plan.targets),
-                                 "params": plan.params}
-        if plan.description:
-            value["description"] = plan.description
+    def _record(self, f: str, live: _Live) -> None:
+        value: dict[str, Any] = {"fault": live.event.fault, "targets": list(live.plan.targets),
+                                 "params": live.plan.params}
+        if live.plan.description:
+            value["description"] = live.plan.description
         self.recorder.nemesis(f, value)
-
-    def _inject_sync(self, plan: _Planned) -> Injection:
-        ev, p = plan.event, plan.params
-        kind = family(ev.fault).kind
-        if kind == LINK:
-            if ev.fault == "link-down":
-                return partition.cut(self.toxiproxy, ev.fault, plan.targets, plan.proxies)
-            added: list[tuple[str, list[str]]] = []
-            try:
-                for proxy in plan.proxies:
-                    added.append((proxy, self.toxiproxy.add_toxics(proxy, ev.fault, p)))
-            except BaseException:
-                for proxy, names in added:
-                    self.toxiproxy.remove_toxics(proxy, names)
-                raise
-
-            def undo() -> None:
-                for proxy, names in added:
-                    self.toxiproxy.remove_toxics(proxy, names)
-
-            return Injection(ev.fault, plan.targets, undo)
-        if kind == PARTITION:
-            return partition.cut(self.toxiproxy, ev.fault, plan.targets, plan.proxies)
-        if kind == CONTAINER:
-            containers = [c for t in plan.targets
-                          for c in docker_faults.resolve(self.docker, self.topology, t)]
-            return docker_faults.inject(ev.fault, containers, p)
-        action = {"kill": process.kill, "stop": process.stop, "pause": process.pause,
-                  "restart": process.restart, "broker-kill": process.kill,
-                  "broker-pause": process.pause, "broker-restart": process.restart}[ev.fault]
-        injections = []
-        try:
-            for t in plan.targets:
-                injections.append(action(self._node(t)))
-        except BaseException:
-            for inj in injections:
-                inj.heal()
-            raise
-
-        def heal_each() -> None:
-            for inj in injections:
-                inj.heal()
-
-        return Injection(ev.fault, plan.targets, heal_each)
-
-    async def _blocking(self, fn: Callable[[], Injection], plan: _Planned) -> Injection:
-        """Run a blocking injection in a thread; if cancelled, still keep what it did to heal it."""
-        fut = asyncio.ensure_future(asyncio.to_thread(fn))
-        try:
-            inj = await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            try:
-                self._active.append((plan, await fut))
-            except Exception:
-                pass
-            raise
-        self._active.append((plan, inj))
-        return inj
 
     async def inject(self, event: FaultEvent) -> Injection:
         """Start one fault now and record it; it stays in force until healed."""
         plan = self._plan(event)
-        if event.fault == "failpoint":
-            extra = {k: v for k, v in plan.params.items() if k not in ("name", "action")}
-            armed: list[Injection] = []
-            for t in plan.targets:
-                armed.append(await process.failpoint(self._node(t), self.arm_failpoint,
-                                                     plan.params["name"], plan.params["action"], **extra))
-
-            def undo() -> None:
-                for one in armed:
-                    one.heal()
-
-            inj = Injection("failpoint", plan.targets, undo)
-            self._active.append((plan, inj))
-        elif event.fault == "partition-flap":
-            flapper = partition.Flapper(self.toxiproxy, plan.targets, plan.proxies,
-                                        float(plan.params["period_s"]))
-            inj = flapper.injection
-            self._active.append((plan, inj))
-            self._flaps.append(asyncio.get_running_loop().create_task(flapper.run()))
-        else:
-            inj = await self._blocking(lambda: self._inject_sync(plan), plan)
-        self._record("start", plan)
+        self._pending = event
+        try:
+            inj = await family(event.fault).inject(self.reach, plan)
+        finally:
+            self._pending = None
+        live = _Live(event, plan, inj)
+        self._active.append(live)
+        self._record("start", live)
         return inj
 
     async def heal(self, injection: Injection) -> None:
         """Undo one fault (in a thread: restarting a node waits for it to be ready)."""
-        for plan, inj in list(self._active):
-            if inj is injection:
-                await asyncio.to_thread(inj.heal)
-                self._active.remove((plan, inj))
-                self._record("stop", plan)
+        for live in list(self._active):
+            if live.injection is injection:
+                await asyncio.to_thread(injection.heal)
+                self._active.remove(live)
+                self._record("stop", live)
 
     # -- running a schedule --------------------------------------------------
     async def run(self, schedule: Schedule, *, stop: asyncio.Event | None = None) -> None:
         """Fire each event at its time (seconds from now), heal it after its duration.
 
-        Returns when the schedule ends or `stop` is set; everything is healed on
-        the way out, whatever the way out is.
+        Each event runs as its own task, so a slow step (a restart waiting for its
+        node to be ready) never delays faults on other nodes. An event waits for the
+        events the schedule heals before it on the same nodes, so each heal undoes
+        exactly its own fault. Returns when the schedule ends or `stop` is set;
+        everything is healed on the way out, whatever the way out is.
         """
         self.validate(schedule)
         self.clear_leftovers()
         stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        # at one instant: heal what ends, then start what begins; a zero-length fault heals last
-        steps = sorted([(e.at, 1, i) for i, e in enumerate(schedule.events)] +
-                       [(e.end, 0 if e.duration > 0 else 2, i) for i, e in enumerate(schedule.events)])
-        live: dict[int, Injection] = {}
+        t0 = asyncio.get_running_loop().time()
+        events = schedule.events
+        touched = [family(e.fault).touches(self.topology, tuple(e.targets)) for e in events]
+        done = [asyncio.Event() for _ in events]
+
+        def before(i: int) -> list[asyncio.Event]:
+            return [done[j] for j, e in enumerate(events) if j != i and e.end <= events[i].at
+                    and (touched[i] & touched[j] or EVERYTHING in touched[i] | touched[j])]
+
+        tasks = [asyncio.ensure_future(self._one(e, t0, before(i), done[i], stop))
+                 for i, e in enumerate(events)]
         try:
-            for at, order, i in steps:
-                delay = t0 + at - loop.time()
-                if delay > 0:
-                    try:
-                        await asyncio.wait_for(stop.wait(), delay)
-                    except asyncio.TimeoutError:
-                        pass
-                if stop.is_set():
-                    break
-                if order == 1:
-                    live[i] = await self.inject(schedule.events[i])
-                elif i in live:
-                    await self.heal(live.pop(i))
+            await asyncio.gather(*tasks)
         finally:
-            await self._stop_flaps()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._stop_tasks()
             self.heal_all()
 
-    async def _stop_flaps(self) -> None:
-        for task in self._flaps:
+    async def _one(self, event: FaultEvent, t0: float, after: list[asyncio.Event], done: asyncio.Event,
+                   stop: asyncio.Event) -> None:
+        """One event: wait for its turn and its time, inject, wait its duration, heal."""
+        try:
+            for other in after:
+                await other.wait()
+            if not await _until(t0 + event.at, stop):
+                return
+            injection = await self.inject(event)
+            await _until(t0 + event.end, stop)
+            await self.heal(injection)
+        finally:
+            done.set()
+
+    async def _stop_tasks(self) -> None:
+        """Cancel background fault tasks (flapping links, crash storms) and wait for them."""
+        for task in self._tasks:
             task.cancel()
-        for task in self._flaps:
+        for task in self._tasks:
             try:
                 await task
             except BaseException:
                 pass
-        self._flaps.clear()
+        self._tasks.clear()
 
     # -- healing -------------------------------------------------------------
     def clear_leftovers(self) -> None:
@@ -285,16 +198,17 @@ class Nemesis:
         Idempotent and synchronous (usable from `finally` and signal paths).
         Keeps going past failures and reports them together at the end.
         """
-        for task in self._flaps:  # heal_all may run in a worker thread: cancel through the loop
-            task.get_loop().call_soon_threadsafe(task.cancel)
+        for task in self._tasks:  # heal_all may run in a worker thread: cancel through the loop
+            if not task.done():
+                task.get_loop().call_soon_threadsafe(task.cancel)
         errors: list[str] = []
         while self._active:
-            plan, inj = self._active.pop()
+            live = self._active.pop()
             try:
-                inj.heal()
+                live.injection.heal()
             except Exception as e:
-                errors.append(f"{plan.event.fault} on {', '.join(plan.targets)}: {e}")
-            self._record("stop", plan)
+                errors.append(f"{live.event.fault} on {', '.join(live.plan.targets)}: {e}")
+            self._record("stop", live)
         try:
             self.clear_leftovers()
         except Exception as e:
@@ -317,6 +231,16 @@ class Nemesis:
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self._stop_flaps()
+        await self._stop_tasks()
         self.heal_all()
 
+
+async def _until(when: float, stop: asyncio.Event) -> bool:
+    """Sleep until loop time `when`; False if `stop` was set first (or already)."""
+    delay = when - asyncio.get_running_loop().time()
+    if delay > 0 and not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+    return not stop.is_set()

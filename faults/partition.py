@@ -1,4 +1,4 @@
-"""Partitions built from per-link proxies, named the way a report reader says them.
+"""Partition fault families, built from per-link proxies and named the way a report reader says them.
 
 Every node reaches each service through its own Toxiproxy proxy (harness.topology.Link),
 so cutting a node off means switching off all of its proxies. With a broker in
@@ -9,15 +9,18 @@ realised by cutting off the group that does not hold the coordinator.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import Sequence
+from typing import Any
 
-from harness.topology import Topology
+from faults.family import EVERYTHING, PARTITION, Aim, Family, Planned, Reach, number, register
 from faults.injection import Injection
 from faults.toxiproxy import ToxiproxyServer
 from harness.errors import BadInput
+from harness.topology import Topology
 
-__all__ = ["partition_targets", "proxies_of", "describe", "cut", "Flapper"]
+__all__ = ["partition_targets", "proxies_of", "describe", "cut", "Flapper", "PartitionFamily"]
 
 
 def partition_targets(fault: str, topology: Topology, targets: Sequence[str]) -> tuple[str, ...]:
@@ -113,3 +116,80 @@ class Flapper:
     def _undo(self) -> None:
         self._stopped = True
         self._set(True)
+
+
+def _linked(topology: Topology) -> list[str]:
+    return sorted({link.node for link in topology.links})
+
+
+class PartitionFamily(Family):
+    """Targets are node names; every link of each is switched off. Heals by enabling them."""
+
+    kind = PARTITION
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((n,)) for n in _linked(topology)]
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        for t in targets:
+            reach.node(t)
+        nodes = partition_targets(self.name, reach.topology, targets)
+        return Planned(nodes, params, proxies_of(reach.topology, nodes),
+                       describe(self.name, reach.topology, nodes))
+
+    def apply(self, reach: Reach, plan: Planned) -> Injection:
+        return cut(reach.toxiproxy, self.name, plan.targets, plan.proxies)
+
+
+@register
+class Partition(PartitionFamily):
+    name, default = "partition", True
+    description = "isolates the target nodes: every link of each is down"
+
+
+@register
+class PartitionCoordinator(PartitionFamily):
+    name = "partition-coordinator"
+    description = ("isolates the coordinator node(s): every link down (targets may be empty: "
+                   "all nodes of role coordinator)")
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        linked = set(_linked(topology))
+        return [Aim(())] if any(n.name in linked for n in topology.by_role("coordinator")) else []
+
+    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        return {EVERYTHING}
+
+
+@register
+class PartitionSplit(PartitionFamily):
+    name, default = "partition-split", True
+    description = ("splits the participants into two groups; the group without the coordinator "
+                   "(the targets) loses every link")
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        linked = set(_linked(topology))
+        parts = sorted(n.name for n in topology.by_role("participant") if n.name in linked)
+        if len(parts) < 2:
+            return []
+        return [Aim(tuple(parts[:k])) for k in range(1, len(parts))] + \
+               [Aim(tuple(parts[k:])) for k in range(1, len(parts))]
+
+
+@register
+class PartitionFlap(PartitionFamily):
+    name, default = "partition-flap", True
+    description = "isolates the targets, heals and isolates again every period_s seconds"
+    defaults = {"period_s": 1.0}
+    scales = ("medium", "long")
+
+    def draw(self, rng: random.Random) -> dict[str, Any]:
+        return {"period_s": round(rng.uniform(0.5, 2.0), 2)}
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        number(self.name, params, key, low=0.05)
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        flapper = Flapper(reach.toxiproxy, plan.targets, plan.proxies, float(plan.params["period_s"]))
+        reach.spawn(flapper.run())
+        return flapper.injection

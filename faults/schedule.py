@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import json
 import math
-import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.topology import Topology
-from faults.catalog import BROKER, CATALOG, CONTAINER, FAMILIES, LINK, NODE, check_params, family
+from faults.catalog import FAMILIES
 from harness.errors import BadInput
+from harness.topology import Topology
 
 __all__ = ["FaultEvent", "Schedule", "generate", "FAMILIES", "SCHEDULE_VERSION"]
 
 SCHEDULE_VERSION = 1
-_EVERYTHING = "*"  # a fault that touches every node (broker faults) conflicts with any other
 
 
 @dataclass(frozen=True)
@@ -114,118 +111,22 @@ class Schedule:
     def end(self) -> float:
         return max((e.end for e in self.events), default=0.0)
 
-    def coverage(self) -> dict[tuple[str, str], float]:
+    def coverage(self, topology: Topology | None = None) -> dict[tuple[str, str], float]:
         """Seconds under fault per (family, target): what a run exercised, for
-        coverage tables. A fault without targets counts as target "*"."""
+        coverage tables. A fault without targets counts as target "*". Given the
+        topology, a link fault's target is named by its node and service
+        ("ledger>nats") instead of the proxy."""
+        links = {link.proxy: f"{link.node}>{link.service}" for link in (topology.links if topology else [])}
         seconds: dict[tuple[str, str], float] = {}
         for e in self.events:
             for target in e.targets or ("*",):
-                seconds[(e.fault, target)] = seconds.get((e.fault, target), 0.0) + e.duration
+                key = (e.fault, links.get(target, target))
+                seconds[key] = round(seconds.get(key, 0.0) + e.duration, 3)
         return seconds
 
 
-# -- generation ---------------------------------------------------------------
-def _candidates(name: str, topology: Topology, failpoints: Sequence[str]) -> list[tuple[str, ...]]:
-    """Every target tuple `name` could hit in this topology, in a stable order."""
-    kind = CATALOG[name].kind
-    linked = sorted({link.node for link in topology.links})
-    if kind == LINK:
-        return [(p,) for p in sorted(link.proxy for link in topology.links)]
-    if name == "partition-coordinator":
-        return [()] if any(n.role == "coordinator" and n.name in linked for n in topology.nodes) else []
-    if name == "partition-split":
-        parts = sorted(n.name for n in topology.by_role("participant") if n.name in linked)
-        if len(parts) < 2:
-            return []
-        return [tuple(parts[:k]) for k in range(1, len(parts))] + \
-               [tuple(parts[k:]) for k in range(1, len(parts))]
-    if name.startswith("partition"):
-        return [(n,) for n in linked]
-    if kind == NODE:
-        if name == "failpoint" and not failpoints:
-            return []
-        return [(n.name,) for n in sorted(topology.nodes, key=lambda n: n.name)
-                if n.process is not None and n.role != "broker"]
-    if kind == BROKER:
-        return [(n.name,) for n in sorted(topology.by_role("broker"), key=lambda n: n.name)
-                if n.process is not None]
-    if kind == CONTAINER:
-        return [(n.name,) for n in sorted(topology.nodes, key=lambda n: n.name) if n.container]
-    return []
+def generate(seed: int, **kwargs: Any) -> Schedule:
+    """A seeded schedule that covers the topology: see faults.generator.generate."""
+    from faults.generator import generate as _generate
 
-
-def _params(name: str, rng: random.Random, failpoints: Sequence[str]) -> dict[str, Any]:
-    p: dict[str, Any] = {}
-    if CATALOG[name].kind == LINK and name != "link-down":
-        p["direction"] = rng.choice(["both", "both", "upstream", "downstream"])
-    if name == "latency":
-        p["latency_ms"] = rng.choice([50, 100, 200, 500, 1000])
-        p["jitter_ms"] = p["latency_ms"] // 4
-    elif name == "bandwidth":
-        p["rate_kbps"] = rng.choice([1, 8, 64])
-    elif name == "partition-flap":
-        p["period_s"] = round(rng.uniform(0.5, 2.0), 2)
-    elif name == "failpoint":
-        p["name"] = rng.choice(sorted(failpoints))
-    return check_params(name, p)
-
-
-def _touches(topology: Topology, name: str, targets: tuple[str, ...]) -> set[str]:
-    kind = CATALOG[name].kind
-    if kind == BROKER or name == "partition-coordinator":
-        return {_EVERYTHING}
-    if kind == LINK:
-        return {link.node for link in topology.links if link.proxy in targets}
-    return set(targets)
-
-
-def generate(seed: int, *, families: Sequence[str], duration: float, topology: Topology,
-             intensity: float = 0.5, failpoints: Sequence[str] = ()) -> Schedule:
-    """A seeded schedule of `families` over `duration` seconds.
-
-    `intensity` (0 < i <= 1) is roughly the share of time under fault; above 0.5
-    faults on disjoint nodes may overlap. Faults on the same node never overlap,
-    so each heals exactly what it did. The last fault heals by 85% of `duration`.
-    """
-    for name in families:
-        family(name)
-    if not families:
-        raise BadInput(f"choose at least one fault family; valid: {', '.join(CATALOG)}")
-    if not 0 < intensity <= 1:
-        raise BadInput(f"intensity must be in (0, 1], got {intensity}")
-    if duration <= 0:
-        raise BadInput(f"chaos duration must be positive, got {duration}")
-    rng = random.Random(seed)
-    usable = {n: c for n in dict.fromkeys(families) if (c := _candidates(n, topology, failpoints))}
-    if not usable:
-        hint = " (failpoint also needs the target's failpoint names)" if "failpoint" in families else ""
-        raise BadInput(f"none of the fault families {', '.join(families)} applies to this topology "
-                       f"(nodes: {', '.join(n.name for n in topology.nodes)}){hint}")
-    names = list(usable)
-    end = duration * 0.85
-    longest = max(1.0, duration * 0.2)
-    overlap = max(0.0, intensity - 0.5) * 2
-    placed: list[tuple[FaultEvent, set[str]]] = []
-    t = rng.uniform(0.0, longest * (1 - intensity) + 0.5)
-    while True:
-        name = rng.choice(names)
-        targets = rng.choice(usable[name])
-        dur = rng.uniform(min(1.0, longest / 2), longest)
-        touched = _touches(topology, name, targets)
-        moved = True
-        while moved:  # start after every placed fault that touches the same nodes
-            moved = False
-            for ev, nodes in placed:
-                clash = nodes & touched or _EVERYTHING in nodes | touched
-                if clash and ev.at < t + dur and t < ev.end + 0.1:
-                    t, moved = ev.end + 0.1, True
-        if t + dur > end:
-            break
-        event = FaultEvent(round(t, 3), round(dur, 3), name, targets, _params(name, rng, failpoints))
-        placed.append((event, touched))
-        if rng.random() < overlap:
-            t += rng.uniform(0.1, dur)
-        else:
-            t += dur + dur * (1 - intensity) / intensity * rng.uniform(0.5, 1.5)
-    events = sorted((e for e, _ in placed), key=lambda e: (e.at, e.fault, e.targets))
-    return Schedule(seed, events)
+    return _generate(seed, **kwargs)

@@ -14,6 +14,7 @@ the upstream (client to server) and to the downstream stream.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from faults.catalog import CATALOG, LINK, check_params, family
 from harness.errors import BadInput, InfraError
 
 __all__ = ["ToxiproxyServer", "ToxicSpec", "toxics_for", "TOXIC_PREFIX"]
@@ -33,6 +33,7 @@ __all__ = ["ToxiproxyServer", "ToxicSpec", "toxics_for", "TOXIC_PREFIX"]
 TOXIC_PREFIX = "txchaos"
 _LOCK = threading.RLock()
 _TIMEOUT = 5.0
+_HEAL_DEADLINE = 30.0  # seconds a toxic's removal is retried
 
 
 @dataclass(frozen=True)
@@ -45,36 +46,21 @@ class ToxicSpec:
     attributes: dict[str, Any]
 
 
-def _streams(direction: str) -> tuple[str, ...]:
-    return ("upstream", "downstream") if direction == "both" else (direction,)
-
-
 def toxics_for(fault: str, params: dict[str, Any]) -> list[ToxicSpec]:
     """The toxics that make link fault `fault` (pure; `link-down` has none)."""
-    if family(fault).kind != LINK:
+    from faults.catalog import family
+    from faults.link import LinkFamily, ToxicFamily
+
+    fam = family(fault)
+    if not isinstance(fam, LinkFamily):
+        from faults.catalog import CATALOG
+
         raise BadInput(f"{fault!r} is not a link fault; link faults: "
-                       f"{', '.join(n for n, f in CATALOG.items() if f.kind == LINK)}")
-    p = check_params(fault, params)
-    if fault == "link-down":
+                       f"{', '.join(n for n, f in CATALOG.items() if isinstance(f, LinkFamily))}")
+    if not isinstance(fam, ToxicFamily):
+        fam.check(params)
         return []
-    attrs: tuple[str, dict[str, Any]]
-    if fault == "latency":
-        attrs = ("latency", {"latency": int(p["latency_ms"]), "jitter": int(p["jitter_ms"])})
-    elif fault == "bandwidth":
-        attrs = ("bandwidth", {"rate": int(p["rate_kbps"])})
-    elif fault == "timeout":
-        attrs = ("timeout", {"timeout": int(p["timeout_ms"])})
-    elif fault == "reset":
-        attrs = ("reset_peer", {"timeout": int(p["timeout_ms"])})
-    elif fault == "slicer":
-        attrs = ("slicer", {"average_size": int(p["average_size"]),
-                            "size_variation": int(p["size_variation"]), "delay": int(p["delay_us"])})
-    elif fault == "limit-data":
-        attrs = ("limit_data", {"bytes": int(p["bytes"])})
-    else:  # slow-close
-        attrs = ("slow_close", {"delay": int(p["delay_ms"])})
-    kind, attributes = attrs
-    return [ToxicSpec(kind, s, float(p["toxicity"]), attributes) for s in _streams(p["direction"])]
+    return fam.toxics(params)
 
 
 class ToxiproxyServer:
@@ -155,13 +141,23 @@ class ToxiproxyServer:
         return names
 
     def remove_toxics(self, proxy: str, names: list[str]) -> None:
-        """Remove the named toxics; ones already gone are fine (healing is idempotent)."""
+        """Remove the named toxics; ones already gone are fine (healing is idempotent).
+
+        Toxiproxy answers 503 when a toxic cannot be detached in time (a multi-second
+        latency toxic still holding data under traffic); the removal is retried until
+        _HEAL_DEADLINE, so a slow link does not turn a run into "could not heal"."""
         for name in names:
-            try:
-                self._rest("DELETE", f"/proxies/{proxy}/toxics/{name}")
-            except InfraError as e:
-                if "404" not in str(e):
-                    raise
+            deadline = time.monotonic() + _HEAL_DEADLINE
+            while True:
+                try:
+                    self._rest("DELETE", f"/proxies/{proxy}/toxics/{name}")
+                    break
+                except InfraError as e:
+                    if "-> 404" in str(e):
+                        break
+                    if time.monotonic() > deadline or "-> 4" in str(e):
+                        raise
+                    time.sleep(0.5)
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         """Enable or disable (link down: drop and refuse connections) one proxy."""

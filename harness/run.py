@@ -13,24 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import random
-import shlex
+import signal
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from adapters.base import Adapter, TargetContext, Topology
-from adapters.registry import load_adapter
+from adapters.registry import check_options, load_adapter
 from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, BadInput, InfraError, TxchaosError
 from harness.progress import Progress, count_outcomes
 from harness.quiesce import quiesce
+from harness.runconfig import DEFAULT_FAULTS, RunConfig, default_run_dir, txchaos_version
 
 __all__ = ["RunConfig", "RunResult", "RunObserver", "run_chaos", "DEFAULT_FAULTS"]
 
-DEFAULT_FAULTS = ("latency", "partition", "kill", "pause", "broker-kill")
+_T = TypeVar("_T")
 
 
 class RunObserver(Protocol):
@@ -53,42 +56,6 @@ class _SilentObserver:
 
 
 @dataclass
-class RunConfig:
-    """Everything that determines a run; with the same seed the requests and the
-    fault schedule are the same (the target's own timing is not)."""
-
-    target: str
-    mutant: str | None = None
-    faults: tuple[str, ...] = DEFAULT_FAULTS
-    duration: float = 30.0
-    seed: int | None = None
-    out: Path | None = None
-    clients: int = 4
-    accounts: int = 8
-    intensity: float = 0.5
-    quiesce_timeout: float = 30.0
-    schedule_file: Path | None = None
-    lab: str = "local"
-    failpoints: dict[str, str] = field(default_factory=dict)
-    schedule: Any = None  # a faults.schedule.Schedule given in code (suites); wins over `faults`
-
-    def reproduce_command(self, seed: int, run_dir: Path) -> str:
-        argv = ["txchaos", "run", "--target", self.target, "--seed", str(seed),
-                "--duration", f"{self.duration:g}", "--clients", str(self.clients)]
-        if self.schedule is not None:
-            argv += ["--schedule", str(run_dir / "schedule.json")]
-        elif self.schedule_file is not None:
-            argv += ["--schedule", str(self.schedule_file)]
-        else:
-            argv += ["--faults", ",".join(self.faults)]
-        if self.mutant:
-            argv += ["--mutant", self.mutant]
-        if self.lab != "local":
-            argv += ["--lab", self.lab]
-        return shlex.join(argv)
-
-
-@dataclass
 class RunResult:
     run_dir: Path
     config: RunConfig
@@ -97,6 +64,7 @@ class RunResult:
     command: str
     counts: dict[str, int]
     phases: list[dict[str, Any]]
+    notices: tuple[str, ...] = ()  # the adapter's notices (e.g. a spec calling timeouts failures)
 
     @property
     def valid(self) -> bool | str:
@@ -146,14 +114,10 @@ class _ObservedRecorder:
 
 
 def _run_dir(config: RunConfig, seed: int) -> Path:
-    if config.out is not None:
-        path = Path(config.out)
-        if (path / "history.jsonl").exists():
-            raise BadInput(f"{path} already holds a run; choose another --out (runs are never overwritten)")
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        suffix = f"-{config.mutant}" if config.mutant else ""
-        path = Path("runs") / f"{stamp}-{config.target}{suffix}-seed{seed}"
+    """The run directory, absolute (services run from other working directories)."""
+    path = Path(config.out).resolve() if config.out is not None else default_run_dir(config, seed)
+    if (path / "history.jsonl").exists():
+        raise BadInput(f"{path} already holds a run; choose another --out (runs are never overwritten)")
     path.mkdir(parents=True, exist_ok=True)
     (path / "logs").mkdir(exist_ok=True)
     return path
@@ -168,12 +132,15 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     from harness.history import HistoryRecorder
     from harness.lab import Lab
     from harness.workload import WorkloadSpec, initial_balances
+    from harness.workload_shapes import shape
 
     from faults.catalog import family
 
     adapter_cls = load_adapter(config.target)
     for fault in config.faults:
         family(fault)  # BadInput listing the valid faults, before anything starts
+    check_options(adapter_cls, config.target_options, config.target)
+    shape(config.workload)  # BadInput listing the valid workloads, before anything starts
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
         raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "
@@ -183,7 +150,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     observer = observer or _SilentObserver()
     t0 = time.monotonic()
     phases = _Phases(observer, t0)
-    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients,
+    spec = WorkloadSpec(accounts=config.accounts, clients=config.clients, shape=config.workload,
                         read_share=0.05 if "read" in adapter_cls.capabilities else 0.0)
     own_lab = lab is None
     if own_lab:
@@ -191,18 +158,27 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     recorder = HistoryRecorder(run_dir / "history.jsonl")
     counts: dict[str, int] = {}
     nemesis = None
+    ctx: TargetContext | None = None
     failed = False
+    options = CheckOptions(snapshot_reads="snapshot-reads" in adapter_cls.capabilities,
+                           no_negative="no-negative" in adapter_cls.capabilities,
+                           resolution_bound_s=config.quiesce_timeout)
     run_meta: dict[str, Any] = {
         "target": config.target, "mutant": config.mutant, "faults": list(config.faults),
         "seed": seed, "duration": config.duration, "clients": config.clients,
-        "command": config.reproduce_command(seed, run_dir),
+        "command": config.reproduce_command(run_dir),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": {**config.to_json(), "seed": seed},
+        "check": dataclasses.asdict(options),
+        "txchaos": txchaos_version(),
+        "notices": list(adapter_cls.notices),
     }
     try:
         with phases("start target", target=config.target, mutant=config.mutant or "none"):
             lab.ensure(*adapter_cls.services)
             ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
-                                mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed)
+                                mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed,
+                                options=dict(config.target_options))
             try:
                 topology: Topology = adapter.start(ctx)
             except TxchaosError:
@@ -212,31 +188,35 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         run_meta["versions"] = _versions(lab, adapter_cls.services)
         schedule = (config.schedule if config.schedule is not None else
                     Schedule.load(config.schedule_file) if config.schedule_file else
+                    Schedule(seed, []) if not config.faults else  # --faults none
                     generate(seed, families=config.faults, duration=config.duration,
-                             topology=topology, intensity=config.intensity))
+                             topology=topology, intensity=config.intensity, timeouts=adapter_cls.timeouts,
+                             failpoints=adapter.failpoints() if "failpoints" in adapter_cls.capabilities
+                             else ()))
         schedule.dump(run_dir / "schedule.json")
         run_meta["faults"] = sorted({e.fault for e in schedule.events})
         observed = _ObservedRecorder(recorder, observer)
         arm = adapter.arm_failpoint if "failpoints" in adapter_cls.capabilities else None
         nemesis = Nemesis(topology, toxiproxy_url=lab.toxiproxy_url, recorder=observed,
-                          arm_failpoint=arm)
+                          arm_failpoint=arm, docker_client=ctx.docker_client)
         nemesis.validate(schedule)
-        state = asyncio.run(_live(adapter, recorder, nemesis, schedule, spec, seed, config,
-                                  progress, phases))
+        state = _run_interruptibly(lambda: _live(adapter, recorder, nemesis, schedule, spec, seed,
+                                                 config, progress, phases))
         (run_dir / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
         recorder.close()
         with phases("check"):
-            options = CheckOptions(snapshot_reads="snapshot-reads" in adapter_cls.capabilities,
-                                   no_negative="no-negative" in adapter_cls.capabilities,
-                                   resolution_bound_s=config.quiesce_timeout)
             report = check_all(recorder.ops, state, options)
             verdict = report.to_json()
             for checker in verdict["checkers"]:
                 observer.checker(checker)
         (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
         counts = count_outcomes(recorder.ops)
-    except BaseException:
+    except BaseException as e:
         failed = True
+        if isinstance(e, KeyboardInterrupt):
+            run_meta["interrupted"] = True
+        else:
+            run_meta["error"] = str(e) or type(e).__name__
         _heal_quietly(nemesis)  # the run's own error is the one to report
         raise
     finally:
@@ -244,14 +224,19 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
             nemesis.heal_all()  # a no-op when healed; raises InfraError if it cannot heal
         recorder.close()
         with phases("stop target"):
-            adapter.stop()
+            try:
+                adapter.stop()
+            finally:
+                if ctx is not None:
+                    ctx.close()
         if own_lab:
             lab.down()
         run_meta["phases"] = phases.done
         run_meta["counts"] = counts
         (run_dir / "run.json").write_text(json.dumps(run_meta, indent=1))
     return RunResult(run_dir=run_dir, config=config, seed=seed, verdict=verdict,
-                     command=run_meta["command"], counts=counts, phases=phases.done)
+                     command=run_meta["command"], counts=counts, phases=phases.done,
+                     notices=tuple(adapter_cls.notices))
 
 
 async def _live(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, spec: Any,
@@ -292,6 +277,45 @@ async def _chaos(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, s
         stop.set()
         await asyncio.gather(faults, ticker, return_exceptions=False)
         display.finish()
+
+
+def _run_interruptibly(make: Callable[[], Awaitable[_T]]) -> _T:
+    """asyncio.run, but a Ctrl-C always ends in KeyboardInterrupt.
+
+    asyncio turns SIGINT into a cancellation of the main task; code that absorbs
+    it (a client library's retry loop) would let an interrupted run go on to a
+    verdict. Here the first Ctrl-C cancels the chaos (finally blocks heal) and is
+    re-raised once the loop is done; a second one interrupts at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(make())  # type: ignore[arg-type]
+    interrupted = False
+
+    async def main() -> _T:
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+
+        def on_sigint(signum: int, frame: object) -> None:
+            nonlocal interrupted
+            if interrupted:
+                raise KeyboardInterrupt
+            interrupted = True
+            loop.call_soon_threadsafe(task.cancel)  # type: ignore[union-attr]
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return await make()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    if interrupted:
+        raise KeyboardInterrupt
+    return result
 
 
 def _heal_quietly(nemesis: Any) -> None:

@@ -1,38 +1,46 @@
 """Seeded bank workload: concurrent clients submit transfers and reads and record them.
 
-The generator is a pure function of (spec, seed), so a failing run can be replayed
-with the same requests. Clients follow Jepsen's rule for indeterminate outcomes:
-an UNKNOWN answer or an exception is recorded as `info` (never `fail`) and that
-process is retired; the client carries on under a fresh process number.
+What is requested comes from a shape (harness.workload_shapes: uniform, burst, hot,
+drain, retry, mixed) and is a pure function of (spec, seed), so a failing run can be
+replayed with the same requests; timing only changes when they are issued. Clients
+follow Jepsen's rule for indeterminate outcomes: an UNKNOWN answer or an exception is
+recorded as `info` (never `fail`) and that process is retired; the client carries on
+under a fresh process number — and, for a request with retries left, re-submits the
+same payment id as that new process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.errors import BadInput
 from harness.history import HistoryRecorder
 from harness.model import Op, OpResult, OpType, Outcome, Transfer
+from harness.workload_shapes import Draft, Request, shape, shape_names
 
 __all__ = ["WorkloadSpec", "account_names", "initial_balances", "TransferGenerator",
-           "Request", "run_clients", "Client"]
+           "Request", "run_clients", "Client", "shape_names"]
 
 
 @dataclass
 class WorkloadSpec:
     """The shape of a bank workload.
 
-    `overdraft_share` of transfers ask for more than all the money in the bank, so
-    they must fail for lack of funds whatever the balances are. `rate` is total
-    operations per second over all clients (None: as fast as the target answers);
-    `ops` caps the number of operations (None: until stopped). After an unknown
+    `shape` names what is requested (docs/workloads.md). `overdraft_share` of
+    transfers ask for more than all the money in the bank, so they must fail for
+    lack of funds whatever the balances are. `rate` is total operations per second
+    over all clients (None: as fast as the target answers); `ops` caps the number
+    of requests (None: until stopped; retries do not count). After an unknown
     outcome a client waits `backoff_s`, doubling up to `max_backoff_s` while
     outcomes stay unknown, as a real client would: without it a crashed
     coordinator turns every client into a tight loop of refused requests that
-    floods the history and proves nothing more.
+    floods the history and proves nothing more. `burst_clients` is how many
+    payments a burst issues at once; `max_retries` bounds the re-submissions of
+    one payment id, the k-th after `retry_delay_s * 2**(k-1)` seconds.
     """
 
     accounts: int = 8
@@ -45,8 +53,13 @@ class WorkloadSpec:
     ops: int | None = None
     backoff_s: float = 0.05
     max_backoff_s: float = 1.0
+    shape: str = "uniform"
+    burst_clients: int = 16
+    max_retries: int = 4
+    retry_delay_s: float = 0.5
 
     def __post_init__(self) -> None:
+        shape(self.shape)  # BadInput listing the valid names
         if self.accounts < 2:
             raise BadInput(f"a workload needs at least 2 accounts, got {self.accounts}")
         if self.clients < 1:
@@ -63,6 +76,8 @@ class WorkloadSpec:
             raise BadInput("backoff_s must be >= 0 and max_backoff_s >= backoff_s")
         if self.ops is not None and self.ops < 0:
             raise BadInput(f"ops must be >= 0, got {self.ops}")
+        if self.burst_clients < 1 or self.max_retries < 1 or self.retry_delay_s < 0:
+            raise BadInput("burst_clients and max_retries must be >= 1, retry_delay_s >= 0")
 
 
 def account_names(spec: WorkloadSpec) -> list[str]:
@@ -75,26 +90,18 @@ def initial_balances(spec: WorkloadSpec) -> dict[str, int]:
     return {a: spec.initial_balance for a in account_names(spec)}
 
 
-@dataclass(frozen=True)
-class Request:
-    """One generated operation: f is "transfer" (with `transfer`) or "read"."""
-
-    f: str
-    transfer: Transfer | None = None
-
-
 class TransferGenerator:
     """Deterministic stream of requests: the same spec and seed give the same sequence.
 
+    A `read_share` of requests are reads; the rest come from the spec's shape.
     Payment ids are "pay-000001", "pay-000002", ... in generation order.
     """
 
     def __init__(self, spec: WorkloadSpec, seed: int) -> None:
         self.spec = spec
         self._rng = random.Random(seed)
-        self._accounts = account_names(spec)
-        self._total = spec.accounts * spec.initial_balance
-        self._n = 0
+        self._stream = shape(spec.shape).requests(Draft(spec, account_names(spec), self._rng))
+        self._width: int | None = None  # a read keeps the pace of the requests around it
 
     def __iter__(self) -> TransferGenerator:
         return self
@@ -103,16 +110,11 @@ class TransferGenerator:
         return self.next()
 
     def next(self) -> Request:
-        rng = self._rng
-        if self.spec.read_share and rng.random() < self.spec.read_share:
-            return Request("read")
-        self._n += 1
-        source, dest = rng.sample(self._accounts, 2)
-        if rng.random() < self.spec.overdraft_share:
-            amount = self._total + rng.randint(1, self.spec.max_amount)
-        else:
-            amount = rng.randint(1, self.spec.max_amount)
-        return Request("transfer", Transfer(f"pay-{self._n:06d}", source, dest, amount))
+        if self.spec.read_share and self._rng.random() < self.spec.read_share:
+            return Request("read", width=self._width)
+        req = next(self._stream)
+        self._width = req.width
+        return req
 
 
 class Client(Protocol):
@@ -120,9 +122,15 @@ class Client(Protocol):
 
 
 class _Shared:
-    """State the concurrent clients share: generator, op budget, rate limit, processes."""
+    """State the concurrent clients share: the generator, the op budget, the rate
+    limit, how many clients are busy (a request's `width` caps it), process numbers.
 
-    def __init__(self, spec: WorkloadSpec, seed: int, loop: asyncio.AbstractEventLoop) -> None:
+    One event loop, so the checks and updates between awaits need no lock; waiting
+    clients are woken by replacing `_changed`.
+    """
+
+    def __init__(self, spec: WorkloadSpec, seed: int, loop: asyncio.AbstractEventLoop,
+                 spawn: Callable[[int], None]) -> None:
         self.spec = spec
         self.gen = TransferGenerator(spec, seed)
         self.remaining = spec.ops
@@ -130,13 +138,50 @@ class _Shared:
         self.next_slot = loop.time()
         self.next_process = spec.clients
         self.loop = loop
+        self.stop = asyncio.Event()
+        self.busy = 0
+        self.workers = spec.clients
+        self._spawn = spawn
+        self._head: Request | None = None
+        self._changed = asyncio.Event()
 
-    def take(self) -> Request | None:
-        if self.remaining is not None:
-            if self.remaining <= 0:
+    def _poke(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _peek(self) -> Request | None:
+        if self._head is None and (self.remaining is None or self.remaining > 0):
+            self._head = self.gen.next()
+        return self._head
+
+    async def take(self) -> Request | None:
+        """The next request once fewer clients than its width are busy; None when done."""
+        while not self.stop.is_set():
+            head = self._peek()
+            if head is None:
                 return None
-            self.remaining -= 1
-        return self.gen.next()
+            width = head.width or self.spec.clients
+            while self.workers < width:  # a burst wider than the pool: more clients
+                self.workers += 1
+                self._spawn(self.new_process())
+            if self.busy < width:
+                self._head = None
+                self.busy += 1
+                if self.remaining is not None:
+                    self.remaining -= 1
+                self._poke()
+                return head
+            changed = self._changed
+            await changed.wait()
+        return None
+
+    def release(self) -> None:
+        self.busy -= 1
+        self._poke()
+
+    def halt(self) -> None:
+        self.stop.set()
+        self._poke()
 
     async def pace(self) -> None:
         if not self.interval:
@@ -186,16 +231,30 @@ async def _backoff(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def _one_client(client: Any, recorder: HistoryRecorder, shared: _Shared,
-                      process: int, stop: asyncio.Event) -> None:
-    spec = shared.spec
-    backoff = spec.backoff_s
-    while not stop.is_set():
+                      process: int) -> None:
+    backoff = shared.spec.backoff_s
+    while not shared.stop.is_set():
         await shared.pace()
-        if stop.is_set():
-            return
-        req = shared.take()
+        req = await shared.take()
         if req is None:
             return
+        try:
+            process, backoff = await _issue(client, recorder, shared, req, process, backoff)
+        finally:
+            shared.release()
+
+
+async def _issue(client: Any, recorder: HistoryRecorder, shared: _Shared, req: Request,
+                 process: int, backoff: float) -> tuple[int, float]:
+    """Issue one request, re-submitting a transfer with retries left after each `info`
+    (under the new process the info forces); returns the process and backoff to go on with."""
+    spec, stop = shared.spec, shared.stop
+    if req.pause_s:
+        await _backoff(stop, req.pause_s)
+        if stop.is_set():
+            return process, backoff
+    attempt = 0
+    while True:
         if req.f == "read":
             inv = recorder.invoke(process, "read", None)
             call = client.read()
@@ -213,18 +272,34 @@ async def _one_client(client: Any, recorder: HistoryRecorder, shared: _Shared,
             retired = True
         else:
             retired = _record(recorder, inv, result)
-        if retired:
-            process = shared.new_process()
-            await _backoff(stop, backoff)
-            backoff = min(backoff * 2, spec.max_backoff_s)
-        else:
-            backoff = spec.backoff_s
+        if not retired:
+            return process, spec.backoff_s
+        process = shared.new_process()
+        retry = attempt < req.retries
+        # a retry waits long enough to outlast a short crash of the coordinator
+        await _backoff(stop, max(backoff, spec.retry_delay_s * 2 ** attempt) if retry else backoff)
+        backoff = min(backoff * 2, spec.max_backoff_s)
+        if not retry or stop.is_set():
+            return process, backoff
+        attempt += 1
+
+
+async def _all_of(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for every client, including those a burst adds meanwhile; the first error raises."""
+    while True:
+        for t in tasks:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+        pending = [t for t in tasks if not t.done()]
+        if not pending:
+            return
+        await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
 
 
 async def run_clients(client: Any, recorder: HistoryRecorder, spec: WorkloadSpec, seed: int,
                       *, until: asyncio.Event | float, grace_s: float = 30.0) -> None:
-    """Run `spec.clients` concurrent clients until `until` (event set, or seconds elapsed)
-    or until `spec.ops` operations were issued.
+    """Run `spec.clients` concurrent clients (more during a burst) until `until` (event
+    set, or seconds elapsed) or until `spec.ops` requests were issued.
 
     Clients stop issuing at the deadline; operations in flight get `grace_s` seconds
     to finish, then are cancelled and recorded as `info`.
@@ -233,11 +308,16 @@ async def run_clients(client: Any, recorder: HistoryRecorder, spec: WorkloadSpec
         raise BadInput("the workload asks for reads (read_share > 0) but the client has no "
                        "read(); set read_share=0")
     loop = asyncio.get_running_loop()
-    shared = _Shared(spec, seed, loop)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(_one_client(client, recorder, shared, p, stop),
-                                 name=f"txchaos-client-{p}") for p in range(spec.clients)]
-    all_done = asyncio.ensure_future(asyncio.gather(*tasks))
+    tasks: list[asyncio.Task[None]] = []
+
+    def spawn(p: int) -> None:
+        tasks.append(asyncio.create_task(_one_client(client, recorder, shared, p),
+                                         name=f"txchaos-client-{p}"))
+
+    shared = _Shared(spec, seed, loop, spawn)
+    for p in range(spec.clients):
+        spawn(p)
+    all_done = asyncio.ensure_future(_all_of(tasks))
     # Interrupted runs cancel the clients; the outcome is read below, not here.
     all_done.add_done_callback(lambda f: f.cancelled() or f.exception())
     stopper: asyncio.Future[Any]
@@ -247,11 +327,11 @@ async def run_clients(client: Any, recorder: HistoryRecorder, spec: WorkloadSpec
         stopper = asyncio.ensure_future(asyncio.sleep(float(until)))
     try:
         await asyncio.wait({all_done, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
+        shared.halt()
         if not all_done.done():
             await asyncio.wait({all_done}, timeout=grace_s)
     finally:
-        stop.set()
+        shared.halt()
         stopper.cancel()
         for t in tasks:
             t.cancel()

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,14 @@ import pytest
 
 from adapters.registry import BUILTIN, load_adapter
 from harness.errors import TxchaosError
+from harness.pytest_plugin import DEFAULT_SEED, option, run_seed, target_options
 from harness.run import RunConfig, RunResult, run_chaos
 
 DEFAULT_DURATION = 15.0
 
 
 def selected_targets(config: pytest.Config) -> list[str]:
-    raw = config.getoption("--target") or [os.environ.get("TXCHAOS_TARGETS", "all")]
+    raw = option(config, "target") or [os.environ.get("TXCHAOS_TARGETS", "all")]
     names: list[str] = []
     for item in raw:
         for name in item.split(","):
@@ -43,6 +43,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("target", selected_targets(metafunc.config))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With several targets, the self-test spreads the mutants over them: each mutant
+    on one target in turn, so every mutant and every target is proven in a default
+    run; the other (mutant, target) pairs are nightly."""
+    targets = selected_targets(config)
+    if len(targets) < 2:
+        return
+    mutants = sorted({i.callspec.params["mutant"] for i in items if _is_selftest_cell(i)})
+    for item in items:
+        if _is_selftest_cell(item):
+            params = item.callspec.params  # type: ignore[attr-defined]
+            if targets[mutants.index(params["mutant"]) % len(targets)] != params["target"]:
+                item.add_marker(pytest.mark.nightly)
+
+
+def _is_selftest_cell(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return item.get_closest_marker("selftest") is not None and {"mutant", "target"} <= set(params)
+
+
 def _dir_name(key: tuple[Any, ...]) -> str:
     """A readable, unique directory name for a run key."""
     text = "-".join(str(k) for k in key if k)
@@ -55,8 +76,9 @@ class ChaosRunner:
 
     def __init__(self, lab: Any, config: pytest.Config, base: Path) -> None:
         self.lab = lab
-        self.seed = config.getoption("--seed")
-        self.duration = config.getoption("--chaos-duration")
+        self.config = config
+        self.duration = option(config, "duration")
+        self.target_options = target_options(config)
         self.base = base
         self.cache: dict[tuple[Any, ...], RunResult | BaseException] = {}
         self.fresh: set[tuple[Any, ...]] = set()
@@ -66,10 +88,11 @@ class ChaosRunner:
         """The run for `key`, and whether this call made it (True) or reused it."""
         full_key = (target, *key)
         if full_key not in self.cache:
-            seed = self.seed if self.seed is not None else random.SystemRandom().randrange(1, 2**31)
+            seed = run_seed(self.config, *full_key)
             name = _dir_name(full_key)
             config = RunConfig(target=target, seed=seed, out=self.base / name,
-                               duration=self.duration or duration or DEFAULT_DURATION, **options)
+                               duration=self.duration or duration or DEFAULT_DURATION,
+                               target_options=self.target_options, **options)
             try:
                 self.cache[full_key] = run_chaos(config, lab=self.lab, observer=observer)
             except TxchaosError as e:
@@ -86,8 +109,10 @@ class ChaosRunner:
 @pytest.fixture(scope="session")
 def chaos_runner(lab: Any, request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRunner]:
-    base = Path(os.environ.get("TXCHAOS_RUNS_DIR") or tmp_path_factory.mktemp("runs"))
-    yield ChaosRunner(lab, request.config, base)
+    base = Path(os.environ.get("TXCHAOS_RUNS_DIR") or tmp_path_factory.mktemp("runs")).resolve()
+    runner = ChaosRunner(lab, request.config, base)
+    request.config.stash[_RUNNER] = runner
+    yield runner
 
 
 @pytest.fixture
@@ -98,22 +123,33 @@ def adapter_class(target: str) -> type:
         pytest.fail(f"INFRASTRUCTURE: {e}", pytrace=False)
 
 
-_MATRIX: dict[tuple[str, str], dict[str, Any]] = {}
+_MATRIX = pytest.StashKey[dict[tuple[str, str], dict[str, Any]]]()
+_RUNNER = pytest.StashKey[ChaosRunner]()
 
 
 @pytest.fixture(scope="session")
-def detection_matrix(chaos_runner: ChaosRunner) -> Iterator[dict[tuple[str, str], dict[str, Any]]]:
-    yield _MATRIX
-    if _MATRIX:
+def detection_matrix(chaos_runner: ChaosRunner, request: pytest.FixtureRequest
+                     ) -> Iterator[dict[tuple[str, str], dict[str, Any]]]:
+    matrix = request.config.stash.setdefault(_MATRIX, {})
+    yield matrix
+    if matrix:
         path = Path(os.environ.get("TXCHAOS_SELFTEST_MATRIX", chaos_runner.base / "selftest-matrix.json"))
-        rows = [{"mutant": m, "target": t, **cell} for (m, t), cell in sorted(_MATRIX.items())]
+        rows = [{"mutant": m, "target": t, **cell} for (m, t), cell in sorted(matrix.items())]
         path.write_text(json.dumps(rows, indent=1))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _MATRIX:
-        return
-    from suites.matrix import format_matrix
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    runner = config.stash.get(_RUNNER, None)
+    if runner is not None and runner.cache:
+        seed = option(config, "seed")
+        terminalreporter.write_sep("=", f"txchaos runs (session seed {DEFAULT_SEED if seed is None else seed})")
+        for key, outcome in runner.cache.items():
+            what = (f"seed {outcome.seed}: {'VALID' if outcome.valid is True else outcome.valid}"
+                    if isinstance(outcome, RunResult) else f"INFRASTRUCTURE: {outcome}")
+            terminalreporter.write_line(f"{'/'.join(str(k) for k in key if k)}: {what}")
+    matrix = config.stash.get(_MATRIX, None)
+    if matrix:
+        from suites.matrix import format_matrix
 
-    terminalreporter.write_sep("=", "txchaos detection matrix (mutant x target)")
-    terminalreporter.write_line(format_matrix(_MATRIX))
+        terminalreporter.write_sep("=", "txchaos detection matrix (mutant x target)")
+        terminalreporter.write_line(format_matrix(matrix))

@@ -29,8 +29,17 @@ def _on_participants(failpoint: str, *, every: float = 3.0) -> Schedule:
     return crash_at([(node, failpoint) for node in nodes], every=every)
 
 
+def _delays(node: str, failpoint: str, ms: int, *, times: int = 2, every: float = 12.0,
+            start: float = 1.0) -> Schedule:
+    """Slow `node` down once at `failpoint` by `ms`, `times` times, `every` seconds apart."""
+    return Schedule(seed=None, events=[
+        FaultEvent(at=start + i * every, duration=round(every * 0.9, 3), fault="failpoint", targets=(node,),
+                   params={"name": failpoint, "action": "delay", "ms": ms}) for i in range(times)])
+
+
 PLAN: dict[str, Exposure] = {e.mutant: e for e in [
-    Exposure("decision-not-logged", _crashes("coordinator", "after-send-first-decision"), 11.0,
+    # an abort decision exposes nothing and a restart under load takes ~3 s: five crashes
+    Exposure("decision-not-logged", _crashes("coordinator", "after-send-first-decision", times=5), 17.0,
              ("atomicity", "client-agreement")),
     Exposure("vote-before-persist", _on_participants("after-vote"), 14.0,
              ("atomicity", "client-agreement", "exactly-once", "resolution")),
@@ -47,6 +56,21 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
              ("resolution",)),
     Exposure("split-apply", _on_participants("mid-apply"), 14.0,
              ("conservation",)),
+    # the coordinator stays down past the participants' in-doubt timeout (6 s)
+    Exposure("heuristic-abort", _crashes("coordinator", "after-log-decision", times=2, every=10.0), 22.0,
+             ("atomicity", "client-agreement")),
+    Exposure("abort-prepared-on-restart", _on_participants("after-vote"), 14.0,
+             ("atomicity", "client-agreement")),
+    Exposure("forget-before-ack", _crashes("coordinator", "after-send-first-decision", times=5), 17.0,
+             ("atomicity", "client-agreement")),
+    # a coordinator slower than the in-doubt (6 s) and reply (8 s) timeouts
+    Exposure("presume-abort-while-deciding", _delays("coordinator", "after-send-prepare", 9000), 26.0,
+             ("atomicity", "client-agreement")),
+    Exposure("timeout-as-abort", _delays("coordinator", "after-send-prepare", 9000), 26.0,
+             ("client-agreement",)),
+    # no fault: concurrent payments from one account are enough, given time to drive balances low
+    Exposure("no-funds-hold", Schedule(seed=None, events=[]), 30.0,
+             ("no-negative",)),
 ]}
 
 

@@ -11,11 +11,10 @@ from suites.verdicts import assert_all_invariants
 
 @pytest.mark.chaos
 @pytest.mark.crashpoints
+@pytest.mark.txchaos_requires("failpoints")
 def test_every_failpoint_crash_resolves_atomically(chaos_runner, adapter_class, target: str) -> None:
     """Each failpoint in turn crashes its service mid-protocol; after restarts every
     payment must end committed everywhere or nowhere, applied exactly once."""
-    if "failpoints" not in adapter_class.capabilities:
-        pytest.skip(f"{target} offers no failpoints")
     points = all_crashpoints()
     schedule = crash_at(points, every=3.0)
     with report_run(target=target, family="crashpoints", invariant="all") as observer:
@@ -28,12 +27,11 @@ def test_every_failpoint_crash_resolves_atomically(chaos_runner, adapter_class, 
 
 @pytest.mark.chaos
 @pytest.mark.crashpoints
+@pytest.mark.txchaos_requires("failpoints")
 def test_payments_blocked_by_a_coordinator_crash_resolve_after_restart(
         chaos_runner, adapter_class, target: str, record_property) -> None:
     """Participants that voted yes cannot decide alone; once the coordinator is
     back, recovery must resolve them. Reports how long each stayed in doubt."""
-    if "failpoints" not in adapter_class.capabilities:
-        pytest.skip(f"{target} offers no failpoints")
     with report_run(target=target, family="coordinator-crash", invariant="resolution") as observer:
         result, made = chaos_runner.run(target, key=("coordinator-crash",),
                                         schedule=coordinator_crash(), duration=10.0,

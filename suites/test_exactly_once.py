@@ -12,9 +12,8 @@ from suites.verdicts import assert_invariant
 
 @pytest.mark.chaos
 @pytest.mark.crashpoints
+@pytest.mark.txchaos_requires("failpoints")
 def test_redelivered_commits_apply_once(chaos_runner, adapter_class, target: str) -> None:
-    if "failpoints" not in adapter_class.capabilities:
-        pytest.skip(f"{target} offers no failpoints")
     points = [(p, "after-apply-before-ack") for p in PARTICIPANTS]
     with report_run(target=target, family="redelivery", invariant="exactly-once") as observer:
         result, made = chaos_runner.run(target, key=("redelivery",), schedule=crash_at(points, every=2.5),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.pytest_plugin import option
 from suites.reporting import report_run
 from suites.verdicts import INVARIANTS, assert_invariant
 
@@ -21,7 +22,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 def families(config: pytest.Config) -> dict[str, tuple[str, ...]]:
     """The fault families to run: --faults F1,F2 runs those (one run each), else FAMILIES."""
-    chosen = config.getoption("--faults")
+    chosen = option(config, "faults")
     if not chosen:
         return FAMILIES
     return {f.strip(): (f.strip(),) for f in chosen.split(",") if f.strip()}

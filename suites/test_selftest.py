@@ -20,6 +20,7 @@ from suites.verdicts import assert_all_invariants, violated
 
 
 @pytest.mark.selftest
+@pytest.mark.txchaos_requires("mutants")
 @pytest.mark.parametrize("mutant", sorted(PLAN))
 def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: str,
                             detection_matrix) -> None:
@@ -46,11 +47,10 @@ def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: st
 
 
 @pytest.mark.selftest
+@pytest.mark.txchaos_requires("failpoints")
 def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, target: str) -> None:
     """Every fault the mutants are exposed with, in one run of the correct target:
     a harness that flagged these would be crying wolf."""
-    if "failpoints" not in adapter_class.capabilities:
-        pytest.skip(f"{target} offers no failpoints")
     schedule, duration = baseline_schedule()
     with report_run(target=target, family="selftest-baseline", invariant="all") as observer:
         result, made = chaos_runner.run(target, key=("correct", "selftest-faults"), schedule=schedule,

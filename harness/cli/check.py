@@ -30,17 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--out", type=Path, metavar="verdict.json",
                    help="where to write the verdict (default: RUN_DIR/verdict.json; "
                         "with --history/--state: not written unless given)")
-    p.add_argument("--snapshot-reads", dest="snapshot_reads", action="store_true", default=False,
+    p.add_argument("--snapshot-reads", dest="snapshot_reads", action="store_true", default=None,
                    help="the target's ok reads are atomic snapshots: check their sums")
     p.add_argument("--no-snapshot-reads", dest="snapshot_reads", action="store_false",
-                   help="do not check the sums of reads (default)")
-    p.add_argument("--no-negative", dest="no_negative", action="store_true", default=True,
-                   help="the target promises no negative balance (default)")
+                   help="do not check the sums of reads (default, or as the run was checked)")
+    p.add_argument("--no-negative", dest="no_negative", action="store_true", default=None,
+                   help="the target promises no negative balance (default, or as the run was checked)")
     p.add_argument("--allow-negative", dest="no_negative", action="store_false",
                    help="the target allows overdrafts: skip the no-negative checker")
-    p.add_argument("--resolution-bound", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--resolution-bound", type=float, default=None, metavar="SECONDS",
                    help="longest a payment may stay in doubt after healing, when the state "
-                        "does not say (default 30)")
+                        "does not say (default 30, or as the run was checked)")
     p.add_argument("--examples", type=int, default=3, metavar="N",
                    help="evidence examples to print per kind (default 3)")
     p.set_defaults(handler=handle)
@@ -57,6 +57,21 @@ def _inputs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
     if not (args.history and args.state):
         raise BadInput("give a RUN_DIR, or both --history H.jsonl and --state S.json")
     return args.history, args.state, args.out
+
+
+def _options(args: argparse.Namespace, options_cls: type) -> Any:
+    """The check options: those a saved run was checked with (run.json "check"), so a
+    re-check reproduces its verdict, then the defaults; flags given override both."""
+    saved: dict[str, Any] = {}
+    if args.run_dir is not None and (args.run_dir / "run.json").is_file():
+        from harness.runconfig import load_run_meta
+
+        check = load_run_meta(args.run_dir).get("check")
+        if isinstance(check, dict):
+            saved = {k: v for k, v in check.items() if k in options_cls.__dataclass_fields__}
+    given = {"snapshot_reads": args.snapshot_reads, "no_negative": args.no_negative,
+             "resolution_bound_s": args.resolution_bound}
+    return options_cls(**{**saved, **{k: v for k, v in given.items() if v is not None}})
 
 
 def format_table(verdict: dict[str, Any], examples: int = 3) -> str:
@@ -86,8 +101,7 @@ def handle(args: argparse.Namespace) -> int:
     history_path, state_path, out = _inputs(args)
     history = load_history(history_path)
     state = load_state(state_path)
-    options = CheckOptions(snapshot_reads=args.snapshot_reads, no_negative=args.no_negative,
-                           resolution_bound_s=args.resolution_bound)
+    options = _options(args, CheckOptions)
     verdict = check_all(history, state, options).to_json()
     print(format_table(verdict, args.examples))
     if out is not None:

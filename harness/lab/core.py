@@ -48,7 +48,7 @@ class Lab:
 
     def __init__(self, root: Path, *, external: dict[str, str] | None = None,
                  settings: dict[str, Any] | None = None, lab_id: str | None = None) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # services run from other working directories
         self.external = external  # None: a local lab
         self.settings = settings or {}
         self.lab_id = lab_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"

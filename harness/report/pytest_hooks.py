@@ -15,7 +15,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     alluredir = config.getoption("allure_report_dir", default=None)
     if not alluredir or hasattr(config, "workerinput"):
         return  # no Allure output, or an xdist worker (the controller writes them)
-    info = {"option.target": config.getoption("--target", default=None),
-            "option.seed": config.getoption("--seed", default=None),
-            "option.faults": config.getoption("--faults", default=None)}
+    from harness.pytest_plugin import option
+
+    info = {"option.target": option(config, "target"), "option.seed": option(config, "seed"),
+            "option.faults": option(config, "faults")}
     write_report_files(Path(alluredir), noted_runs(), info)

@@ -139,7 +139,8 @@ def _result(run: RunData, invariant: str, status: str, message: str | None,
         testCaseId=_history_id(target, invariant, family),
         status=status, stage="finished",
         statusDetails=StatusDetails(message=mask(message)) if message else None,
-        description=mask(f"Chaos run {run.path}\n\nreproduce: {run.run.get('command', '?')}"),
+        description=mask(f"Chaos run {run.path}\n\nreproduce: {run.run.get('command', '?')}"
+                         + "".join(f"\n\nNOTE: {n}" for n in run.run.get("notices") or [])),
         start=steps[0].start if steps else base, stop=steps[-1].stop if steps else base,
         steps=steps, attachments=list(sink.attachments),
         labels=[Label(name=k, value=mask(v)) for k, v in (
@@ -175,7 +176,10 @@ def write_results(run_dir: Path, results_dir: Path, *,
                                                                seed=seed)
         results.append(_result(run, str(c.get("name")), status, message, base, sink))
     if not checkers:
-        why = f"run directory {run.path} has no verdict (missing: {', '.join(run.missing) or 'none'})"
+        why = (f"the run was interrupted before its verdict ({run.path})" if run.run.get("interrupted")
+               else f"{run.run['error']} (run directory {run.path})" if run.run.get("error")
+               else f"run directory {run.path} has no verdict "
+                    f"(missing: {', '.join(run.missing) or 'none'})")
         results.append(_result(run, "chaos run", Status.BROKEN,
                                infrastructure_message(why), base, sink))
     for r in results:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from targets.payments.mutants import Hooks, hooks_for
+
 PARTICIPANTS_FIXED = ("ledger", "notifications")
 
 
@@ -38,6 +40,11 @@ class Config:
     mutant: str | None = None
     test_mode: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hooks(self) -> Hooks:
+        """Where the mutant (if any) departs from the correct protocol."""
+        return hooks_for(self.mutant)
 
     @property
     def db_path(self) -> Path:

@@ -46,8 +46,7 @@ class Coordinator:
         self.db = open_db(cfg.db_path, SCHEMA)
         self.transport = service.transport_for(cfg)
         self.failpoints = Failpoints(COORDINATOR_POINTS)
-        self.mutant = cfg.mutant
-        self.ack_before_handling = cfg.mutant == "ack-before-apply"
+        self.hooks = cfg.hooks
         self.votes: dict[str, dict[str, str]] = {}
         self.vote_events: dict[str, asyncio.Event] = {}
         self.outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
@@ -69,7 +68,7 @@ class Coordinator:
                 "unacknowledged": sorted(self.unacked)}
 
     async def recover(self) -> None:
-        if self.mutant == "no-recovery":
+        if self.hooks.skip_recovery:
             log.warning("recovery skipped")
             return
         undecided = self.db.execute("SELECT id FROM payments WHERE outcome IS NULL").fetchall()
@@ -149,6 +148,8 @@ class Coordinator:
         else:
             row = self._payment(pid)
             decision, reason = (row["outcome"], row["reason"]) if row else (None, None)
+        if decision is None and self.hooks.reply_aborted_on_timeout:
+            decision, reason = "abort", "timeout"  # yet the payment may still commit
         if decision is None:
             return web.json_response({"id": pid, "status": "pending"}, status=202)
         code = 200 if decision == "commit" else 409
@@ -234,21 +235,22 @@ class Coordinator:
         return ("abort", no[0]) if no else ("commit", None)
 
     async def _finish(self, pid: str, decision: str, reason: str | None, parts: list[str]) -> None:
-        if self.mutant == "early-reply":
+        """The commit point: log the decision, then tell the client and the participants."""
+        if self.hooks.reply_before_logging:
             self._tell_client(pid, decision, reason)
             await asyncio.sleep(0.05)  # the reply leaves while the log write is "in flight"
         await self.failpoints.hit("before-log-decision")
-        if self.mutant == "decision-not-logged":
+        if self.hooks.send_decision_before_logging:
             await self._send_decision(pid, decision, parts)
-            self._log_decision(pid, decision, reason)
-            self._tell_client(pid, decision, reason)
-            self._track(pid, decision)
-            return
         self._log_decision(pid, decision, reason)
         await self.failpoints.hit("after-log-decision")
         self._tell_client(pid, decision, reason)
-        self._track(pid, decision)
-        await self._send_decision(pid, decision, parts)
+        if self.hooks.forget_decision_once_sent:
+            self._forget(pid)  # nobody has acknowledged it yet
+        else:
+            self._track(pid, decision)
+        if not self.hooks.send_decision_before_logging:
+            await self._send_decision(pid, decision, parts)
 
     async def _send_decision(self, pid: str, decision: str, parts: list[str]) -> None:
         for i, p in enumerate(parts):
@@ -264,8 +266,12 @@ class Coordinator:
             if entry is not None:
                 entry[1].discard(who)
                 if not entry[1]:  # everyone applied it: forget the decision
-                    self.db.execute("DELETE FROM decisions WHERE id = ?", (pid,))
-                    del self.unacked[pid]
+                    self._forget(pid)
+
+    def _forget(self, pid: str) -> None:
+        """Drop the decision from the protocol log: from now on presumed abort answers for it."""
+        self.db.execute("DELETE FROM decisions WHERE id = ?", (pid,))
+        self.unacked.pop(pid, None)
 
     async def _on_status(self, pid: str, who: str) -> None:
         logged = self.db.execute("SELECT decision FROM decisions WHERE id = ?", (pid,)).fetchone()
@@ -273,7 +279,7 @@ class Coordinator:
             decision = logged["decision"]
         else:
             row = self._payment(pid)
-            if row is not None and row["outcome"] is None:
+            if row is not None and row["outcome"] is None and not self.hooks.presume_abort_while_deciding:
                 return  # still deciding; recovery aborts it if this process dies
             decision = "abort"  # forgotten or never known: presumed abort
         await service.retry_send(self.transport, self.cfg.inbox(who), {"type": decision, "id": pid},

@@ -20,6 +20,7 @@ class Effect:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self.hooks = cfg.hooks
 
     def init(self, db: sqlite3.Connection) -> None:
         """Seed the store on first start (must be idempotent)."""
@@ -62,7 +63,8 @@ class Shard(Effect):
             return "unknown-account"
         if row["balance"] - row["held"] < txn["amount"]:
             return "insufficient-funds"
-        db.execute("UPDATE accounts SET held = held + ? WHERE id = ?", (txn["amount"], txn["source"]))
+        if not self.hooks.check_funds_without_holding:  # the hold is the promise of a yes vote
+            db.execute("UPDATE accounts SET held = held + ? WHERE id = ?", (txn["amount"], txn["source"]))
         return None
 
     def commit(self, db: sqlite3.Connection, txn: Txn, part: int | None = None) -> None:

@@ -43,8 +43,7 @@ class Participant:
             self.effect.init(self.db)
         self.transport = service.transport_for(cfg)
         self.failpoints = Failpoints(PARTICIPANT_POINTS)
-        self.mutant = cfg.mutant
-        self.ack_before_handling = cfg.mutant == "ack-before-apply"
+        self.hooks = cfg.hooks
         self.coordinator = cfg.inbox("coordinator")
 
     # -- service hooks ------------------------------------------------------
@@ -60,6 +59,11 @@ class Participant:
 
     async def recover(self) -> None:
         """Nothing to redo: prepared payments are picked up by the in-doubt loop."""
+        if self.hooks.abort_prepared_on_restart:
+            rows = self.db.execute("SELECT id FROM txns WHERE state = 'prepared'").fetchall()
+            for r in rows:
+                self._abort(r["id"])
+            log.warning("recovery rolled back %d prepared payment(s)", len(rows))
 
     async def on_message(self, m: dict[str, Any]) -> None:
         kind, pid = m.get("type"), m.get("id")
@@ -103,7 +107,7 @@ class Participant:
         if seen is not None:  # redelivered: repeat the vote we gave
             await self._vote(pid, seen["result"] or "no")
             return
-        if self.mutant == "vote-before-persist":
+        if self.hooks.vote_before_persisting:
             return await self._prepare_vote_first(pid, source, dest, amount)
         vote = self._persist_prepare(pid, source, dest, amount)
         await self.failpoints.hit("after-persist-prepared")
@@ -149,17 +153,17 @@ class Participant:
 
     async def _decide(self, pid: str, decision: str) -> None:
         seen = self.db.execute("SELECT 1 FROM inbox WHERE id = ? AND step = ?", (pid, decision)).fetchone()
-        if seen is not None and self.mutant != "no-dedup":
+        if seen is not None and not self.hooks.skip_dedup:
             await self._ack(pid, decision)
             return
-        if self.mutant == "ack-before-apply":
+        if self.hooks.ack_before_applying:
             await self._ack(pid, decision)
         if decision == "commit":
             await self._commit(pid)
         else:
             self._abort(pid)
         await self.failpoints.hit("after-apply-before-ack")
-        if self.mutant != "ack-before-apply":
+        if not self.hooks.ack_before_applying:
             await self._ack(pid, decision)
 
     async def _commit(self, pid: str) -> None:
@@ -169,13 +173,13 @@ class Participant:
             with tx(self.db):
                 self.db.execute("INSERT OR IGNORE INTO inbox (id, step) VALUES (?, 'commit')", (pid,))
             return
-        if txn["state"] == "aborted" or (txn["state"] == "committed" and self.mutant != "no-dedup"):
+        if txn["state"] == "aborted" or (txn["state"] == "committed" and not self.hooks.skip_dedup):
             log.error("COMMIT for %s conflicts with local state %s; ignored", pid, txn["state"])
             with tx(self.db):
                 self.db.execute("INSERT OR IGNORE INTO inbox (id, step) VALUES (?, 'commit')", (pid,))
             return
         await self.failpoints.hit("before-apply")
-        split = self.mutant == "split-apply" and self.effect.splittable(txn)
+        split = self.hooks.split_local_apply and self.effect.splittable(txn)
         with tx(self.db):
             self.effect.commit(self.db, txn, 1 if split else None)
             self.db.execute("UPDATE txns SET state = 'committed', applied = applied + 1 WHERE id = ?", (pid,))
@@ -205,9 +209,12 @@ class Participant:
                                (now - t, now - t)).fetchall()
         for r in rows:
             pid = r["id"]
-            if self.mutant == "commit-when-in-doubt":
-                log.warning("%s in doubt for %.0fs: committing on my own", pid, t)
-                await self._commit(pid)
+            if self.hooks.heuristic_outcome is not None:
+                log.warning("%s in doubt for %.0fs: deciding %s on my own", pid, t, self.hooks.heuristic_outcome)
+                if self.hooks.heuristic_outcome == "commit":
+                    await self._commit(pid)
+                else:
+                    self._abort(pid)
                 continue
             log.info("%s in doubt for %.0fs: asking the coordinator", pid, t)
             with tx(self.db):

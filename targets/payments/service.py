@@ -20,6 +20,7 @@ from aiohttp import web
 from targets.payments import config as config_mod
 from targets.payments import mutants
 from targets.payments.failpoints import Failpoints, SpecError
+from targets.payments.mutants import Hooks
 from targets.payments.transport.base import Transport, make_transport
 
 log = logging.getLogger("txchaos.target")
@@ -29,13 +30,13 @@ class Service(Protocol):
     cfg: config_mod.Config
     transport: Transport
     failpoints: Failpoints
+    hooks: Hooks
 
     def routes(self) -> list[web.RouteDef]: ...
     def state(self) -> dict[str, Any]: ...
     async def on_message(self, message: dict[str, Any]) -> None: ...
     async def background(self) -> None: ...
     async def recover(self) -> None: ...
-    ack_before_handling: bool
 
 
 def _admin_routes(svc: Service) -> list[web.RouteDef]:
@@ -89,7 +90,7 @@ async def _serve(svc: Service) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(svc.transport.serve(svc.cfg.inbox(svc.cfg.name), svc.on_message,
-                                                     ack_before_handling=svc.ack_before_handling)),
+                                                     ack_before_handling=svc.hooks.ack_before_applying)),
              asyncio.create_task(svc.background())]
     log.info("%s serving on 127.0.0.1:%d (broker %s, mutant %s)", svc.cfg.name, svc.cfg.http_port,
              svc.cfg.broker_url, svc.cfg.mutant or "none")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -181,3 +182,73 @@ def test_zero_length_fault_is_healed_at_once(topology: Topology, toxiproxy_url: 
     asyncio.run(nem.run(sched))
     assert [e["f"] for e in rec.events[:2]] == ["start", "stop"]  # healed before the next fault
     assert _pid(topology, "accounts-a") != old and kernel_state(_pid(topology, "accounts-a")) == "running"
+
+
+def test_crash_storm_kills_again_and_again_then_leaves_the_node_running(topology: Topology,
+                                                                         toxiproxy_url: str) -> None:
+    nem, rec = _nemesis(topology, toxiproxy_url)
+    pids: set[int | None] = set()
+
+    async def watch() -> None:
+        for _ in range(40):
+            pids.add(_pid(topology, "accounts-a"))
+            await asyncio.sleep(0.05)
+
+    storm = FaultEvent(0.0, 1.6, "crash-storm", ("accounts-a",), {"period_s": 0.4, "down_s": 0.05})
+    other = FaultEvent(0.2, 0.5, "pause", ("accounts-b",), {})  # runs while the storm rages
+
+    async def main() -> None:
+        await asyncio.gather(nem.run(Schedule(1, [storm, other])), watch())
+
+    asyncio.run(main())
+    assert len(pids - {None}) >= 3, pids  # the first process and at least two restarts
+    assert kernel_state(_pid(topology, "accounts-a")) == "running"
+    assert ("stop", "crash-storm", ("accounts-a",)) in rec.pairs()
+    assert rec.pairs().index(("stop", "pause", ("accounts-b",))) < \
+        rec.pairs().index(("stop", "crash-storm", ("accounts-a",)))
+
+
+def test_a_slow_heal_does_not_delay_faults_on_other_nodes(topology: Topology, toxiproxy_url: str) -> None:
+    """Each event is its own task: a restart that blocks does not hold back the next fault."""
+    nem, rec = _nemesis(topology, toxiproxy_url)
+    proc = topology.node("coordinator").process
+    assert proc is not None
+    slow_start = proc.start
+
+    def start() -> None:
+        time.sleep(1.5)
+        slow_start()
+
+    proc.start = start  # type: ignore[method-assign]
+    sched = Schedule(1, [FaultEvent(0.0, 0.2, "kill", ("coordinator",), {}),
+                         FaultEvent(0.5, 0.3, "pause", ("accounts-a",), {})])
+    t0 = time.monotonic()
+    asyncio.run(nem.run(sched))
+    times = {(e["f"], e["value"]["fault"]): e["time"] for e in rec.events}
+    assert (times[("start", "pause")] - t0 * 1e9) / 1e9 < 1.2
+    assert times[("stop", "pause")] < times[("stop", "kill")]
+    assert kernel_state(_pid(topology, "coordinator")) == "running"
+
+
+def test_a_family_is_one_registered_class(topology: Topology, toxiproxy_url: str) -> None:
+    """A new family needs nothing but its class: the generator and the Nemesis find it."""
+    from faults.family import REGISTRY, register
+    from faults.nodes import NodeFamily
+    from faults.process import pause
+    from faults.schedule import generate
+
+    @register
+    class Doze(NodeFamily):
+        name, description = "test-doze", "SIGSTOP, for a test"
+        action = staticmethod(pause)
+
+    try:
+        sched = generate(3, families=["test-doze"], duration=4, topology=topology)
+        assert sched.events and {e.fault for e in sched.events} == {"test-doze"}
+        nem, rec = _nemesis(topology, toxiproxy_url)
+        asyncio.run(nem.run(sched))
+        assert [f for f, fault, _ in rec.pairs() if fault == "test-doze"].count("stop") == len(sched.events)
+        with pytest.raises(BadInput, match="event 0 .*unknown node 'nobody'"):
+            nem.validate(Schedule(1, [FaultEvent(0, 1, "test-doze", ("nobody",), {})]))
+    finally:
+        REGISTRY.pop("test-doze")

@@ -49,9 +49,3 @@ def start_target(broker: str, lab: Any, tmp_path: Path) -> Iterator[Callable[...
         adapter.stop()
         asyncio.run(adapter.aclose())
 
-
-@pytest.fixture(autouse=True)
-def _nightly_only_when_asked(request: pytest.FixtureRequest) -> None:
-    """Tests marked nightly run only when selected with -m nightly."""
-    if request.node.get_closest_marker("nightly") and "nightly" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("nightly test: select it with -m nightly")

@@ -107,3 +107,30 @@ def crash_at(adapter: ReferenceAdapter, node: str, point: str, pid: str, source:
     time.sleep(down_for)
     proc.start()
     return result
+
+
+def delay_at(adapter: ReferenceAdapter, node: str, point: str, ms: int, pid: str, source: str, dest: str,
+             amount: int) -> Any:
+    """Arm a delay of `ms` at `point` on `node` (first hit only), then pay; returns the OpResult."""
+
+    async def arm() -> None:
+        try:
+            await adapter.arm_failpoint(node, point, "delay", ms=ms)
+        finally:
+            await adapter.aclose()
+
+    asyncio.run(arm())
+    return transfer(adapter, pid, source, dest, amount)
+
+
+def transfers_at_once(adapter: ReferenceAdapter, payments: list[tuple[str, str, str, int]]) -> list[Any]:
+    """Submit (id, from, to, amount) payments concurrently; their OpResults in order."""
+    from harness.model import Transfer
+
+    async def go() -> list[Any]:
+        try:
+            return list(await asyncio.gather(*(adapter.transfer(Transfer(*p)) for p in payments)))
+        finally:
+            await adapter.aclose()
+
+    return asyncio.run(go())

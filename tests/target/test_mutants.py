@@ -1,6 +1,6 @@
 """Every seeded bug shows up as a violated invariant under the fault that exposes it.
 
-The table mirrors docs/reference-target.md. Three mutants run in the default
+The table mirrors docs/reference-target.md. A few mutants run in the default
 tier; the rest are marked nightly to keep the tier short.
 """
 
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from harness.model import Outcome
-from tests.target.helpers import crash_at, problems, settle
+from targets.payments.mutants import MUTANTS
+from tests.target.helpers import crash_at, delay_at, problems, settle, transfers_at_once
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,11 @@ class Exposure:
     dest: str = "acct-02"  # shard b
     amount: int = 5
     down_for: float = 0.0
+    delay_ms: int = 0  # > 0: the node is slowed down at `point` instead of crashed there
     expect: str = ""  # a substring of the problem the snapshot must show
 
 
+# tests/target/conftest.py's timeouts: in doubt after 2 s, client reply after 7 s
 EXPOSURES = {
     "decision-not-logged": Exposure("coordinator", "after-send-first-decision", expect="not atomic"),
     "vote-before-persist": Exposure("accounts-a", "after-vote", expect="decided commit but"),
@@ -35,8 +38,19 @@ EXPOSURES = {
     "early-reply": Exposure("coordinator", "before-log-decision", expect="client told ok"),
     "no-recovery": Exposure("coordinator", "after-send-prepare", expect="still prepared"),
     "split-apply": Exposure("accounts-a", "mid-apply", dest="acct-03", expect="money not conserved"),
+    "heuristic-abort": Exposure("coordinator", "after-log-decision", down_for=4.0, expect="decided commit but"),
+    "abort-prepared-on-restart": Exposure("accounts-a", "after-vote", expect="decided commit but"),
+    "forget-before-ack": Exposure("coordinator", "after-send-first-decision", expect="not atomic"),
+    "presume-abort-while-deciding": Exposure("coordinator", "after-send-prepare", delay_ms=4000,
+                                             expect="decided commit but"),
+    "timeout-as-abort": Exposure("coordinator", "after-send-prepare", delay_ms=8000,
+                                 expect="client told fail"),
 }
-QUICK = {"no-dedup", "decision-not-logged", "early-reply"}
+QUICK = {"no-dedup", "decision-not-logged", "early-reply", "forget-before-ack"}
+
+
+def test_every_mutant_has_an_exposure():
+    assert set(EXPOSURES) | {"no-funds-hold"} == set(MUTANTS)
 
 
 @pytest.mark.parametrize("mutant", [m if m in QUICK else pytest.param(m, marks=pytest.mark.nightly)
@@ -44,10 +58,47 @@ QUICK = {"no-dedup", "decision-not-logged", "early-reply"}
 def test_mutant_is_caught(start_target, mutant):
     e = EXPOSURES[mutant]
     adapter, _ = start_target(mutant=mutant)
-    result = crash_at(adapter, e.node, e.point, "victim", e.source, e.dest, e.amount, down_for=e.down_for)
+    if e.delay_ms:
+        result = delay_at(adapter, e.node, e.point, e.delay_ms, "victim", e.source, e.dest, e.amount)
+    else:
+        result = crash_at(adapter, e.node, e.point, "victim", e.source, e.dest, e.amount, down_for=e.down_for)
     state = settle(adapter, timeout=12)
     found = problems(state)
     decision = state["coordinator"]["payments"]["victim"]["decision"]
     if result.outcome == Outcome.OK and decision != "commit":
         found.append(f"client told ok but the decision is {decision}")
+    if result.outcome == Outcome.FAIL and decision == "commit":
+        found.append(f"client told fail ({result.error}) but the decision is commit")
     assert any(e.expect in p for p in found), (mutant, result, found)
+
+
+@pytest.mark.parametrize("mutant", [None, "no-funds-hold"])
+def test_concurrent_spends_of_one_balance(start_target, mutant):
+    """Two payments from one account, each within its balance, together beyond it.
+
+    The ledger is slowed at every PREPARE, so both payments are prepared at the
+    shard before either commits: the correct shard's hold refuses the second,
+    the no-funds-hold mutant lets both through and the balance goes negative."""
+    adapter, _ = start_target(mutant=mutant, failpoints={"ledger": "after-persist-prepared=delay(1500)%1"})
+    results = transfers_at_once(adapter, [("spend-1", "acct-01", "acct-02", 600),
+                                          ("spend-2", "acct-01", "acct-04", 600)])
+    found = problems(settle(adapter, timeout=12))
+    outcomes = sorted(r.outcome.value for r in results)
+    if mutant is None:
+        assert outcomes == sorted([Outcome.OK.value, Outcome.FAIL.value]) and not found, (results, found)
+    else:
+        assert outcomes == [Outcome.OK.value] * 2, results
+        assert any("negative balance" in p for p in found), found
+
+
+@pytest.mark.parametrize("ms", [4000, 8000])
+def test_correct_target_waits_for_a_slow_coordinator(start_target, ms):
+    """The fault of presume-abort-while-deciding and timeout-as-abort, without them:
+    participants in doubt get no answer until the decision, the client gets no
+    outcome it cannot keep."""
+    adapter, _ = start_target()
+    result = delay_at(adapter, "coordinator", "after-send-prepare", ms, "slow", "acct-01", "acct-02", 5)
+    state = settle(adapter, timeout=12)
+    assert not problems(state), problems(state)
+    assert state["coordinator"]["payments"]["slow"]["decision"] == "commit"
+    assert result.outcome in (Outcome.OK, Outcome.UNKNOWN), result

@@ -11,6 +11,7 @@ from harness.errors import BadInput
 from harness.model import Outcome
 from targets.payments.config import Config
 from targets.payments.failpoints import SpecError, parse
+from targets.payments.mutants import MUTANTS, Hooks, Mutant, hooks_for
 from targets.payments.validate import validate_payment
 
 
@@ -75,3 +76,32 @@ def test_accounts_alternate_over_shards():
 ])
 def test_only_definite_answers_are_ok_or_fail(status, body, outcome):
     assert classify(status, body).outcome == outcome
+
+
+def test_no_mutant_switches_on_no_hook():
+    assert hooks_for(None) == Hooks() == hooks_for("none")
+    with pytest.raises(ValueError, match="unknown mutant 'nope'"):
+        hooks_for("nope")
+
+
+def test_every_mutant_departs_somewhere_of_its_own():
+    seen: dict[Hooks, str] = {}
+    for name in MUTANTS:
+        hooks = hooks_for(name)
+        assert hooks != Hooks(), name
+        assert hooks not in seen, f"{name} switches on the same hooks as {seen.get(hooks)}"
+        seen[hooks] = name
+
+
+def test_a_misspelt_hook_is_refused():
+    with pytest.raises(TypeError, match="no hook"):
+        Mutant("typo", "does", "mistake", {"skip_dedupe": True})
+
+
+def test_self_test_and_docs_cover_every_mutant():
+    from suites.selftest_plan import PLAN
+
+    assert set(PLAN) == set(MUTANTS)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reference-target.md").read_text()
+    rows = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| ")}
+    assert set(MUTANTS) <= rows, set(MUTANTS) - rows

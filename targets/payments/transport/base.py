@@ -42,7 +42,7 @@ class Transport(ABC):
         The message is acknowledged after `handler` returns; if it raises, the
         message is redelivered later. A message that is not valid JSON is logged
         and acknowledged (it must never block the inbox). `ack_before_handling`
-        exists only for the `ack-before-apply` mutant: acknowledge first."""
+        exists only for the mutants (hooks.ack_before_applying): acknowledge first."""
 
     @abstractmethod
     async def close(self) -> None:

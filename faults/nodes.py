@@ -1,0 +1,225 @@
+"""Process fault families: kill, stop, pause, restart, crash storms and failpoints on a
+node's local process, and the same on a broker's.
+
+The primitives (signals to a process group, restart and wait for readiness) live in
+`faults.process`; these classes say which nodes each family applies to and how an
+event becomes an `Injection`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from faults import process
+from faults.family import (BROKER, EVERYTHING, NODE, Aim, Family, Planned, Reach, each_target,
+                           heal_together, number, register)
+from faults.injection import Injection
+from harness.errors import BadInput
+from harness.topology import Node, Topology
+
+__all__ = ["NodeFamily", "BrokerFamily", "CrashStorm", "Failpoint"]
+
+
+class NodeFamily(Family):
+    """Targets are nodes with a local process (not brokers: they have their own families)."""
+
+    kind = NODE
+    action: ClassVar[Callable[[Node], Injection]]
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((n.name,)) for n in sorted(topology.nodes, key=lambda n: n.name)
+                if n.process is not None and n.role != "broker"]
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        if not targets:
+            raise BadInput(f"{self.name}: name the node(s); nodes: "
+                           f"{', '.join(n.name for n in reach.topology.nodes)}")
+        for t in targets:
+            node = reach.node(t)
+            if node.process is None:
+                raise BadInput(f"{self.name}: node {t!r} has no local process; nodes with one: "
+                               f"{', '.join(n.name for n in reach.topology.nodes if n.process)}")
+        return Planned(targets, params)
+
+    def apply(self, reach: Reach, plan: Planned) -> Injection:
+        act = type(self).action
+        return each_target(self.name, plan.targets, lambda t: act(reach.node(t)))
+
+
+class BrokerFamily(NodeFamily):
+    """Targets are nodes of role "broker": every payment passes through it."""
+
+    kind = BROKER
+    scales = ("short",)  # every payment passes the broker: a long broker fault only idles the run
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((n.name,)) for n in sorted(topology.by_role("broker"), key=lambda n: n.name)
+                if n.process is not None]
+
+    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        return {EVERYTHING}
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        for t in targets:
+            if reach.node(t).role != "broker":
+                raise BadInput(f"{self.name}: node {t!r} is not a broker; brokers: "
+                               f"{', '.join(n.name for n in reach.topology.by_role('broker')) or 'none'}")
+        return planned
+
+
+@register
+class Kill(NodeFamily):
+    name, default, weight = "kill", True, 3.0
+    description = "kill -9 the node's process group; healed by starting it again"
+    action = staticmethod(process.kill)
+
+
+@register
+class Stop(NodeFamily):
+    name = "stop"
+    description = "graceful stop (SIGTERM, then SIGKILL after a timeout); healed by starting it"
+    action = staticmethod(process.stop)
+
+
+@register
+class Pause(NodeFamily):
+    name, default, weight = "pause", True, 2.0
+    description = "SIGSTOP the node's process group; healed by SIGCONT"
+    action = staticmethod(process.pause)
+
+
+@register
+class Restart(NodeFamily):
+    name, default, scales = "restart", True, ("short",)
+    description = "graceful stop and immediate start"
+    action = staticmethod(process.restart)
+
+
+@register
+class CrashStorm(NodeFamily):
+    name, default, weight, scales = "crash-storm", True, 3.0, ("medium", "long")
+    description = ("kill -9 the node every period_s seconds, restarting it after down_s each time, "
+                   "until healed: repeated crash-restart cycles while traffic flows")
+    defaults = {"period_s": 2.0, "down_s": 0.0}
+
+    def draw(self, rng: random.Random) -> dict[str, Any]:
+        return {"period_s": round(rng.uniform(1.0, 3.0), 2), "down_s": round(rng.uniform(0.0, 0.5), 2)}
+
+    def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
+        # at least three crashes, whatever the scale
+        return max(rng.uniform(low, high), 3 * float(params["period_s"]))
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        number(self.name, params, key, low=0.2 if key == "period_s" else 0.0)
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        if len(targets) != 1:
+            raise BadInput(f"{self.name}: name exactly one node, got {len(targets)}")
+        return planned
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        storm = _Storm(reach.node(plan.targets[0]), float(plan.params["period_s"]),
+                       float(plan.params["down_s"]))
+        await asyncio.to_thread(storm.crash)
+        reach.spawn(storm.run())
+        return storm.injection
+
+
+class _Storm:
+    """Crashes one node over and over; healing stops the cycle and leaves it running."""
+
+    def __init__(self, node: Node, period: float, down: float) -> None:
+        self.node, self.period, self.down = node, period, down
+        self.injection = Injection("crash-storm", (node.name,), self._undo)
+        self.crashes = 0
+        self._lock = threading.Lock()  # a heal never interleaves with a crash or a restart
+        self._stopped = False
+
+    def crash(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                process.process_of(self.node).kill(signal.SIGKILL)
+                self.crashes += 1
+
+    def revive(self) -> None:
+        with self._lock:
+            process.ensure_running(self.node)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopped:
+            began = loop.time()
+            await asyncio.sleep(self.down)
+            await asyncio.to_thread(self.revive)
+            await asyncio.sleep(max(0.1, self.period - (loop.time() - began)))
+            await asyncio.to_thread(self.crash)
+
+    def _undo(self) -> None:
+        self._stopped = True
+        self.revive()
+
+
+@register
+class Failpoint(NodeFamily):
+    name, default, weight, open_params = "failpoint", True, 6.0, True
+    description = ("arms the named failpoint on the node (action crash by default); healed by "
+                   "starting the node if it died")
+    defaults = {"name": None, "action": "crash"}
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        """Every (node, failpoint) pair the target offers. A node's `meta["failpoints"]`,
+        when set, narrows the names it accepts (a coordinator's steps differ from a
+        participant's)."""
+        aims = []
+        for aim in super().candidates(topology):
+            own = topology.node(aim.targets[0]).meta.get("failpoints")
+            names = [fp for fp in failpoints if own is None or fp in own]
+            aims += [Aim(aim.targets, (("name", fp),)) for fp in names]
+        return aims
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        if key == "name" and (not isinstance(params[key], str) or not params[key]):
+            raise BadInput(f"fault {self.name!r}: parameter name (the failpoint) is required")
+        if key == "action" and not isinstance(params[key], str):
+            raise BadInput(f"fault {self.name!r}: parameter action must be a string")
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        if reach.arm_failpoint is None:
+            raise BadInput("failpoint: this target offers no failpoints")
+        return planned
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        p = plan.params
+        extra = {k: v for k, v in p.items() if k not in ("name", "action")}
+        armed = [await process.failpoint(reach.node(t), reach.arm_failpoint, p["name"], p["action"],
+                                         **extra) for t in plan.targets]
+        return heal_together(self.name, plan.targets, armed)
+
+
+@register
+class BrokerKill(BrokerFamily):
+    name, default = "broker-kill", True
+    description = "kill -9 the broker; healed by starting it again"
+    action = staticmethod(process.kill)
+
+
+@register
+class BrokerPause(BrokerFamily):
+    name, default = "broker-pause", True
+    description = "SIGSTOP the broker; healed by SIGCONT"
+    action = staticmethod(process.pause)
+
+
+@register
+class BrokerRestart(BrokerFamily):
+    name = "broker-restart"
+    description = "graceful stop and immediate start of the broker"
+    action = staticmethod(process.restart)
