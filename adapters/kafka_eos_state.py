@@ -108,6 +108,8 @@ def build_state(*, initial: Mapping[str, int], layout: Layout, committed: Read, 
                 order[tid] = max(order.get(tid, pe), pe)
             pid, txn = rec["payment"], rec.get("txn", "")
             seen_attempts[(p, txn)] = seen_attempts.get((p, txn), 0) + 1
+            if rec.get("replay"):
+                continue  # the answer to a client's re-submission: no effect of its own
             if p == "results" and rec.get("status") != "ok":
                 parts[p]["txns"].setdefault(pid, {"state": "aborted", "applied": 0})
                 continue
@@ -138,7 +140,7 @@ def build_state(*, initial: Mapping[str, int], layout: Layout, committed: Read, 
                 checks["offsets-monotonic"].add(participant=p, offset=off, previous=last,
                                                 isolation="read_uncommitted")
             last = off
-            if off not in rc_offsets:
+            if off not in rc_offsets and not rec.get("replay"):
                 parts[p]["txns"].setdefault(rec["payment"], {"state": "prepared" if off >= lso else "aborted",
                                                              "applied": 0})
 

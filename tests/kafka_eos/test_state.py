@@ -109,3 +109,11 @@ def test_older_epoch_after_newer_is_a_fencing_order_violation():
     read[(LED, 0)] = [(0, newer), (2, read[(LED, 0)][1][1])]
     state = _state(read)
     assert state["kafka_eos"]["checks"]["fencing-order"]["count"] == 1
+
+
+def test_a_replayed_result_is_not_an_effect():
+    read = _read("t1")
+    read[(RES, 0)].append((5, dict(_recs("t2")["result"], replay=True)))
+    state = _state(read)
+    assert state["participants"]["results"]["txns"]["pay-1"] == {"state": "committed", "applied": 1}
+    assert _invalid(_history(OpType.OK), state) == set()

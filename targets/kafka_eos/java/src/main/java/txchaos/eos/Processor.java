@@ -59,6 +59,7 @@ public final class Processor {
   final Writer journal;
   final Map<Integer, Task> tasks = new HashMap<>();
   final Map<String, Long> credits = new HashMap<>(), debits = new HashMap<>();
+  final Map<String, Map<?, ?>> results = new HashMap<>(); // payment id -> first committed result
   final Map<TopicPartition, OffsetAndMetadata> processed = new HashMap<>();
   long lastCommit = 0;
   KafkaConsumer<byte[], byte[]> consumer, tail, probe;
@@ -70,6 +71,7 @@ public final class Processor {
     final String tid;
     long nextOffset;
     final Map<String, Long> debits;
+    final Map<String, Map<?, ?>> done = new HashMap<>(); // our own committed results
     int seq = 0;
 
     Task(int partition, KafkaProducer<byte[], byte[]> producer, String tid, long nextOffset,
@@ -156,6 +158,7 @@ public final class Processor {
     probe = reader(instance + "-probe", "read_uncommitted");
     List<TopicPartition> tps = new ArrayList<>();
     for (int i = 0; i < accounts.size(); i++) tps.add(new TopicPartition(accountTopic(), i));
+    for (int i = 0; i < requestPartitions; i++) tps.add(new TopicPartition(results(), i));
     tail.assign(tps);
     tail.seekToBeginning(tps);
     if (mutant.equals("early-result")) plain = producer(instance + "-early", null);
@@ -251,6 +254,10 @@ public final class Processor {
   void apply(ConsumerRecord<byte[], byte[]> rec) {
     try {
       Map<?, ?> r = JSON.readValue(rec.value(), Map.class);
+      if (rec.topic().equals(results())) {
+        results.putIfAbsent((String) r.get("payment"), r);
+        return;
+      }
       Map<String, Long> book = "credit".equals(r.get("kind")) ? credits : debits;
       book.merge((String) r.get("account"), ((Number) r.get("amount")).longValue(), Long::sum);
     } catch (IOException e) {
@@ -313,8 +320,12 @@ public final class Processor {
     String pid = (String) req.get("id"), src = (String) req.get("from"), dst = (String) req.get("to");
     long amount = ((Number) req.get("amount")).longValue();
     catchUp(false);
+    // A client's re-submission (a new request record, known payment id) gets the first result
+    // again; the same record delivered twice is what the transactions exclude (see processor.py).
+    Map<?, ?> earlier = task.done.containsKey(pid) ? task.done.get(pid) : results.get(pid);
+    boolean replay = earlier != null && !Long.valueOf(msg.offset()).equals(number(earlier.get("offset")));
     long balance = initial.getOrDefault(src, 0) + credits.getOrDefault(src, 0L) - task.debits.getOrDefault(src, 0L);
-    boolean accepted = initial.containsKey(src) && initial.containsKey(dst) && !src.equals(dst)
+    boolean accepted = !replay && initial.containsKey(src) && initial.containsKey(dst) && !src.equals(dst)
         && amount > 0 && amount <= balance;
     KafkaProducer<byte[], byte[]> producer = task.producer;
     long[] pe = Records.producerIdAndEpoch(producer);
@@ -327,14 +338,17 @@ public final class Processor {
     meta.put("pid", pe[0]);
     meta.put("epoch", pe[1]);
     meta.put("by", instance);
-    String status = accepted ? "ok" : "refused";
+    String status = replay ? String.valueOf(earlier.get("status")) : accepted ? "ok" : "refused";
     journal(Map.of("txn", attempt, "tid", task.tid, "pid", pe[0], "epoch", pe[1], "payment", pid,
-        "status", status, "outcome", "begin", "offset", msg.offset(), "partition", tp.partition()));
+        "status", replay ? "replay" : status, "outcome", "begin", "offset", msg.offset(),
+        "partition", tp.partition()));
     Map<String, Object> result = new TreeMap<>(meta);
     result.put("status", status);
     result.put("from", src);
     result.put("to", dst);
     result.put("amount", amount);
+    result.put("offset", msg.offset());
+    if (replay) result.put("replay", true);
     try {
       producer.beginTransaction();
       List<Future<RecordMetadata>> sends = new ArrayList<>();
@@ -376,6 +390,7 @@ public final class Processor {
       throw e;
     }
     journal(Map.of("txn", attempt, "payment", pid, "outcome", "committed"));
+    if (!replay) task.done.put(pid, result);
     if (accepted) task.debits.merge(src, amount, Long::sum);
   }
 
@@ -389,6 +404,10 @@ public final class Processor {
   void log(String msg) {
     System.out.println(java.time.LocalDateTime.now() + " INFO kafka_eos " + instance + ": " + msg);
     System.out.flush();
+  }
+
+  static Long number(Object o) {
+    return o instanceof Number n ? n.longValue() : null;
   }
 
   static void sleep(long ms) {
