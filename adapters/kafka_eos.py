@@ -147,28 +147,25 @@ class KafkaEosAdapter(Adapter):
         self.accounts = dict(ctx.accounts)
         self.layout = Layout(f"eos{uuid.uuid4().hex[:8]}", tuple(sorted(self.accounts)))
         self.bootstrap = ctx.lab.endpoint("kafka").url.removeprefix("kafka://")
-        self.data_dir = (ctx.run_dir / "target-data").resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = ctx.data_dir("kafka-eos")  # journals and ready files of both instances
         try:
             _run(self._create_topics())
         except Exception as e:  # aiokafka's errors: the broker is not reachable or refused
             raise InfraError(f"{self.name}: could not create the topics on Kafka at {self.bootstrap}: "
                              f"{type(e).__name__}: {e}") from None
-        env = {**_inherited_env(), "TXCHAOS_ACCOUNTS": json.dumps(self.accounts), "PYTHONUNBUFFERED": "1"}
+        env = {"TXCHAOS_ACCOUNTS": json.dumps(self.accounts), "PYTHONUNBUFFERED": "1"}
         if ctx.mutant:
             env["TXCHAOS_MUTANT"] = ctx.mutant
         nodes: list[Node] = []
         links: list[Link] = []
         try:
             for name in INSTANCES:
-                link = ctx.lab.link("kafka", name)
-                links.append(Link(name, "kafka", link.proxy))
-                argv = self.launcher(instance=name, bootstrap=link.url.removeprefix("kafka://"),
-                                     data_dir=self.data_dir)
+                link = ctx.link("kafka", name)  # its own proxy; link.url is a bootstrap host:port
+                links.append(link)
+                argv = self.launcher(instance=name, bootstrap=link.url, data_dir=self.data_dir)
                 ready_file = self.data_dir / f"{name}.ready"
-                proc = ManagedProcess(name, argv, log_path=(ctx.log_dir / f"{name}.log").resolve(), env=env,
-                                      ready=lambda f=ready_file, n=name: self._ready(f, n), ready_timeout=60,
-                                      pid_dir=(ctx.run_dir / "pids").resolve(), stop_timeout=5)
+                proc = ctx.spawn(name, argv, env=env, ready=lambda f=ready_file, n=name: self._ready(f, n),
+                                 ready_timeout=60, stop_timeout=5, start=False)
                 self.procs[name] = proc
                 proc.start()
                 nodes.append(Node(name, "processor", process=proc))
@@ -284,12 +281,6 @@ async def read_all(bootstrap: str, layout: Layout, topics: list[str], isolation:
         return out, {(tp.topic, tp.partition): end[tp] for tp in tps}
     finally:
         await consumer.stop()
-
-
-def _inherited_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("TXCHAOS_")}
 
 
 class KafkaEosPythonAdapter(KafkaEosAdapter):

@@ -65,6 +65,6 @@ def test_java_zombie_is_fenced_by_its_group_generation(lab, tmp_path, target):
     fencing, so the fresh-txn-id mistake does no harm there (aiokafka sends only the group id)."""
     skip_unless_built(target)
     result = chaos(lab, tmp_path, target, seed=5, duration=13, mutant="fresh-txn-id", sched=zombie(), clients=16)
-    journal = "".join(p.read_text() for p in (result.run_dir / "target-data").glob("*.txns.jsonl"))
+    journal = "".join(p.read_text() for p in (result.run_dir / "target-data").rglob("*.txns.jsonl"))
     assert result.valid is True, (result.command, result.verdict)
     assert "group metadata mismatch" in journal, "the zombie was not stopped by group-metadata fencing"

@@ -38,8 +38,9 @@ async def _aborted_credit(bootstrap: str, topic: str, partition: int) -> None:
 @pytest.mark.parametrize("mutant", [None, "uncommitted-restore"])
 def test_aborted_credit_is_not_money(lab, tmp_path, eos_target, mutant):
     adapter = load_adapter(eos_target)()
-    adapter.start(TargetContext(lab=lab, run_dir=tmp_path, accounts=ACCOUNTS, mutant=mutant))
+    ctx = TargetContext(lab=lab, run_dir=tmp_path, accounts=ACCOUNTS, mutant=mutant)
     try:
+        adapter.start(ctx)
         lay = adapter.layout
         t = Transfer("pay-1", "acct-01", "acct-02", 40)
 
@@ -53,6 +54,7 @@ def test_aborted_credit_is_not_money(lab, tmp_path, eos_target, mutant):
         result, state = asyncio.run(scenario())
     finally:
         adapter.stop()
+        ctx.close()
     done = {Outcome.OK: OpType.OK, Outcome.FAIL: OpType.FAIL, Outcome.UNKNOWN: OpType.INFO}[result.outcome]
     history = [Op(0, 1, 0, OpType.INVOKE, "transfer", t.to_json()), Op(1, 2, 0, done, "transfer", t.to_json())]
     report = check_all(history, state, CheckOptions(no_negative=True))
