@@ -44,10 +44,10 @@ def schedule(*events: tuple[float, float, str, str, dict[str, Any]]) -> Schedule
 
 def chaos(lab: Any, tmp_path: Path, target: str, *, seed: int, duration: float, mutant: str | None = None,
           sched: Schedule | None = None, faults: tuple[str, ...] = (), clients: int = 4,
-          quiesce: float = 30.0) -> RunResult:
+          quiesce: float = 30.0, intensity: float = 0.5) -> RunResult:
     print(f"kafka-eos chaos: target={target} mutant={mutant} seed={seed} duration={duration}")
     config = RunConfig(target=target, mutant=mutant, seed=seed, duration=duration, out=tmp_path / "run",
-                       clients=clients, quiesce_timeout=quiesce, schedule=sched,
+                       clients=clients, quiesce_timeout=quiesce, schedule=sched, intensity=intensity,
                        **({"faults": faults} if faults else {}))
     result = run_chaos(config, lab=lab)
     print({c["name"]: (c["valid"], c["summary"]) for c in result.verdict["checkers"]})

@@ -33,7 +33,8 @@ EXPOSURES = {
 
 
 def test_valid_under_default_chaos(lab, tmp_path, eos_target):
-    result = chaos(lab, tmp_path, eos_target, seed=3, duration=12, faults=DEFAULT_FAULTS)
+    # intensity 0.3: all four families, with room left for payments to complete
+    result = chaos(lab, tmp_path, eos_target, seed=3, duration=20, faults=DEFAULT_FAULTS, intensity=0.3)
     assert result.counts.get("ok", 0) > 0, result.counts
     assert result.valid is True, (result.command, result.verdict)
 
