@@ -21,12 +21,13 @@ def zombie():
 
 
 def crash():
-    return schedule((4.0, 2.0, "kill", "proc-1", {}))
+    """kill -9 of each processor in turn, while it is busy."""
+    return schedule((4.0, 2.0, "kill", "proc-1", {}), (8.0, 2.0, "kill", "proc-2", {}))
 
 
 # mutant -> (schedule, clients, checkers of which at least one must fail)
 EXPOSURES = {
-    "offsets-outside-txn": (crash, 4, {"exactly-once", "conservation"}),
+    "offsets-outside-txn": (crash, 8, {"exactly-once", "conservation"}),
     "fresh-txn-id": (zombie, 16, {"exactly-once", "conservation"}),
     "early-result": (zombie, 16, {"exactly-once", "atomicity", "client-agreement"}),
 }
