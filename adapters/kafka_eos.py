@@ -107,7 +107,7 @@ class _Client:
         for c in (self.producer, self.results):
             try:
                 await asyncio.wait_for(c.stop(), 5)
-            except Exception:
+            except (Exception, asyncio.CancelledError):  # teardown: aiokafka cancels its own tasks
                 pass
 
 
