@@ -22,6 +22,8 @@ BUILTIN = {
     "rabbitmq": "adapters.reference:RabbitMQAdapter",
     "kafka": "adapters.reference:KafkaAdapter",
     "nats": "adapters.reference:NatsAdapter",
+    "kafka-eos-py": "adapters.kafka_eos:KafkaEosPythonAdapter",
+    "kafka-eos-java": "adapters.kafka_eos:KafkaEosJavaAdapter",
 }
 SPEC_PREFIX = "spec:"
 

@@ -64,6 +64,19 @@ if [ ! -f "$CACHE/kafka/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
         dependency:copy-dependencies -DoutputDirectory="$CACHE/kafka/libs"
 fi
 
+# 3b. The Java EOS payment processor (targets/kafka_eos/java) on kafka-clients: compiled into
+#     .cache/kafka-eos-java (classes/ and lib/); rebuilt only when its sources change.
+eos_src="$REPO/targets/kafka_eos/java"
+eos_out="$CACHE/kafka-eos-java"
+eos_sum="$(cat "$eos_src/pom.xml" $(find "$eos_src/src" -name '*.java' | sort) | sha256sum | cut -d' ' -f1)"
+if [ ! -d "$eos_out/lib" ] || [ "$(cat "$eos_out/.sources.sha256" 2>/dev/null)" != "$eos_sum" ]; then
+    say "building the Java EOS processor (kafka-clients $KAFKA_VERSION)"
+    rm -rf "$eos_out"
+    mvn -q -B -f "$eos_src/pom.xml" -Dkafka.version="$KAFKA_VERSION" -Deos.out="$eos_out" \
+        compile dependency:copy-dependencies -DoutputDirectory="$eos_out/lib"
+    echo "$eos_sum" > "$eos_out/.sources.sha256"
+fi
+
 # 4. Allure 3 report CLI (no Java needed).
 if [ ! -x "$CACHE/node/node_modules/.bin/allure" ]; then
     say "installing the Allure 3 CLI from npm"
