@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from faults.catalog import CATALOG, family
-from faults.family import EVERYTHING, Aim, Family
+from faults.family import EVERYTHING, NODE, PARTITION, Aim, Family
 from faults.schedule import FaultEvent, Schedule
 from harness.errors import BadInput
 from harness.topology import Topology
@@ -36,7 +36,8 @@ SHORT = (0.5, 3.0)
 MEDIUM_HIGH = 8.0
 QUIET_TAIL = 0.15  # the last share of a run has no fault
 _SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
-_ROLE_WEIGHT = {"coordinator": 2}  # in 2PC the coordinator is in every payment: aim at it twice as often
+_ROLE_WEIGHT = {"coordinator": 3}
+_STALLS_ALL: set[str] = set()  # roles whose outage stops every payment: their faults run alone  # in 2PC the coordinator is in every payment: aim at it twice as often
 _DRY_RUNS = 4  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
 
@@ -54,11 +55,9 @@ class _Cycle:
     out of order (to avoid a busy node) leaves the others in line."""
 
     def __init__(self, fam: Family, aims: list[Aim], topology: Topology, offset: int) -> None:
-        weighted = [a for a in aims for _ in range(_weight(topology, a))]
-        random.Random(f"txchaos-cover:{fam.name}").shuffle(weighted)
-        self.order = weighted
+        self.order = _spread(fam, aims, topology)
         self.queue: list[Aim] = []
-        self.position = offset % len(weighted)
+        self.position = offset % len(self.order)
 
     def upcoming(self) -> list[Aim]:
         while len(self.queue) < len(self.order):
@@ -68,6 +67,33 @@ class _Cycle:
 
     def take(self, aim: Aim) -> None:
         self.queue.remove(aim)
+
+
+def _spread(fam: Family, aims: list[Aim], topology: Topology) -> list[Aim]:
+    """The family's aims in one cycle, each role's aims spread evenly over it (smooth
+    weighted round robin over roles, each role's aims shuffled): any few consecutive
+    aims, which is what one run uses, reach every role, e.g. the coordinator."""
+    rng = random.Random(f"txchaos-cover:{fam.name}")
+    by_role: dict[str, list[Aim]] = {}
+    for a in aims:
+        by_role.setdefault(_role(topology, a), []).extend([a] * _weight(topology, a))
+    for role in sorted(by_role):
+        rng.shuffle(by_role[role])
+    share = {role: len(line) for role, line in by_role.items()}
+    total = sum(share.values())
+    credit = dict.fromkeys(by_role, 0.0)
+    order: list[Aim] = []
+    while len(order) < total:
+        for role in by_role:
+            credit[role] += share[role] / total
+        role = max((r for r in sorted(by_role) if by_role[r]), key=lambda r: credit[r])
+        credit[role] -= 1
+        order.append(by_role[role].pop(0))
+    return order
+
+
+def _role(topology: Topology, aim: Aim) -> str:
+    return ",".join(sorted({n.role for n in topology.nodes if n.name in aim.targets}))
 
 
 def _weight(topology: Topology, aim: Aim) -> int:
@@ -89,6 +115,17 @@ class _Turns:
         best = max(self.fams, key=lambda f: (self.credit[f.name], f.name))
         self.credit[best.name] -= total
         return best
+
+
+def _touches(fam: Family, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+    """What an event touches, for overlap: a process or partition fault on a node every
+    payment passes (role coordinator) stalls all traffic, so faults elsewhere beside it
+    would hit an idle system; it runs alone."""
+    touched = fam.touches(topology, targets)
+    if fam.kind in (NODE, PARTITION) and any(
+            n.role in _STALLS_ALL for n in topology.nodes if n.name in touched):
+        return {EVERYTHING}
+    return touched
 
 
 @dataclass
@@ -120,7 +157,7 @@ def _pick(rng: random.Random, fam: Family, cycle: _Cycle, topology: Topology, pl
     for aim in cycle.upcoming():
         params = fam.params(rng, aim)
         dur = fam.window(rng, *bounds, params)
-        touched = fam.touches(topology, aim.targets)
+        touched = _touches(fam, topology, aim.targets)
         if dur <= room and not _clashes(placed, touched, t, dur):
             cycle.take(aim)
             return _Placed(FaultEvent(round(t, 3), round(dur, 3), fam.name, aim.targets, params), touched)

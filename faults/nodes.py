@@ -22,7 +22,8 @@ from faults.injection import Injection
 from harness.errors import BadInput
 from harness.topology import Node, Topology
 
-__all__ = ["NodeFamily", "BrokerFamily", "CrashStorm", "Failpoint"]
+__all__ = ["NodeFamily", "BrokerFamily", "CrashStorm", "Failpoint", "FailpointSweep", "FailpointDelay",
+           "offered_actions", "ACTIONS_META"]
 
 
 class NodeFamily(Family):
@@ -103,7 +104,7 @@ class Restart(NodeFamily):
 
 @register
 class CrashStorm(NodeFamily):
-    name, default, weight, scales = "crash-storm", True, 3.0, ("medium", "long")
+    name, default, weight, scales = "crash-storm", True, 2.0, ("medium", "long")
     description = ("kill -9 the node every period_s seconds, restarting it after down_s each time, "
                    "until healed: repeated crash-restart cycles while traffic flows")
     defaults = {"period_s": 2.0, "down_s": 0.0}
@@ -166,9 +167,60 @@ class _Storm:
         self.revive()
 
 
+ARMED = (1.5, 4.0)  # seconds a failpoint-delay event keeps its points armed
+ACTIONS_META = "failpoint-actions"  # Node.meta key: the failpoint actions a node accepts
+
+
+def offered_actions(node: Node) -> dict[str, tuple[str, ...]]:
+    """The failpoint actions a node declares (`meta["failpoint-actions"]`: action -> the
+    parameters it takes, of "ms" and "probability"); a node that declares none takes
+    a plain "crash" on the first hit."""
+    declared = node.meta.get(ACTIONS_META)
+    if declared is None:
+        return {"crash": ()}
+    return {str(a): tuple(p) for a, p in dict(declared).items()}
+
+
+def _points(topology: Topology, node: str, failpoints: Sequence[str]) -> list[str]:
+    """The failpoints `node` accepts: `failpoints`, narrowed by its `meta["failpoints"]`."""
+    own = topology.node(node).meta.get("failpoints")
+    return [fp for fp in failpoints if own is None or fp in own]
+
+
+def _names(family: str, params: dict[str, Any]) -> list[str]:
+    names = params.get("names")
+    if not isinstance(names, (list, tuple)) or not names or \
+            not all(isinstance(n, str) and n for n in names):
+        raise BadInput(f"fault {family!r}: parameter names must be a non-empty list of failpoints")
+    return list(names)
+
+
+class _FailpointFamily(NodeFamily):
+    """Families that arm the target's failpoints: need `arm_failpoint` and an action."""
+
+    action: ClassVar[str] = "crash"
+
+    def nodes(self, topology: Topology, failpoints: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """(node, its failpoints) for every node that offers this family's action."""
+        out = []
+        for aim in super().candidates(topology):
+            node = aim.targets[0]
+            points = _points(topology, node, failpoints)
+            if points and self.action in offered_actions(topology.node(node)):
+                out.append((node, points))
+        return out
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        if reach.arm_failpoint is None:
+            raise BadInput(f"{self.name}: this target offers no failpoints")
+        return planned
+
+
 @register
-class Failpoint(NodeFamily):
-    name, default, weight, open_params = "failpoint", True, 6.0, True
+class Failpoint(_FailpointFamily):
+    name, default, weight, open_params = "failpoint", True, 3.0, True
+    scales = ("medium", "long")  # the sweep crashes at each step; this one keeps the node down after it
     description = ("arms the named failpoint on the node (action crash by default); healed by "
                    "starting the node if it died")
     defaults = {"name": None, "action": "crash"}
@@ -177,12 +229,8 @@ class Failpoint(NodeFamily):
         """Every (node, failpoint) pair the target offers. A node's `meta["failpoints"]`,
         when set, narrows the names it accepts (a coordinator's steps differ from a
         participant's)."""
-        aims = []
-        for aim in super().candidates(topology):
-            own = topology.node(aim.targets[0]).meta.get("failpoints")
-            names = [fp for fp in failpoints if own is None or fp in own]
-            aims += [Aim(aim.targets, (("name", fp),)) for fp in names]
-        return aims
+        return [Aim((node,), (("name", fp),)) for node, points in self.nodes(topology, failpoints)
+                for fp in points]
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "name" and (not isinstance(params[key], str) or not params[key]):
@@ -190,18 +238,153 @@ class Failpoint(NodeFamily):
         if key == "action" and not isinstance(params[key], str):
             raise BadInput(f"fault {self.name!r}: parameter action must be a string")
 
-    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
-        planned = super().plan(reach, targets, params)
-        if reach.arm_failpoint is None:
-            raise BadInput("failpoint: this target offers no failpoints")
-        return planned
-
     async def inject(self, reach: Reach, plan: Planned) -> Injection:
         p = plan.params
         extra = {k: v for k, v in p.items() if k not in ("name", "action")}
         armed = [await process.failpoint(reach.node(t), reach.arm_failpoint, p["name"], p["action"],
                                          **extra) for t in plan.targets]
         return heal_together(self.name, plan.targets, armed)
+
+
+@register
+class FailpointSweep(_FailpointFamily):
+    name, default, weight, scales = "failpoint-sweep", True, 6.0, ("medium", "long")
+    description = ("crashes the node at each of its failpoints in turn (first hit), restarting it "
+                   "down_s after each crash; a point not reached within wait_s is skipped")
+    defaults = {"names": None, "wait_s": 1.5, "down_s": 0.0}
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
+
+    def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
+        names = list(dict(aim.params)["names"])
+        rng.shuffle(names)  # each sweep starts somewhere else, so short windows still vary
+        return self.check({"names": names, "wait_s": round(rng.uniform(1.0, 2.0), 2),
+                           "down_s": round(rng.uniform(0.0, 0.3), 2)})
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        if key == "names":
+            _names(self.name, params)
+        else:
+            number(self.name, params, key, low=0.2 if key == "wait_s" else 0.0)
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        if len(targets) != 1:
+            raise BadInput(f"{self.name}: name exactly one node, got {len(targets)}")
+        return planned
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        assert reach.arm_failpoint is not None  # plan() checked it
+        p = plan.params
+        sweep = _Sweep(reach.node(plan.targets[0]), reach.arm_failpoint, _names(self.name, p),
+                       float(p["wait_s"]), float(p["down_s"]))
+        reach.spawn(sweep.run())
+        return sweep.injection
+
+
+class _Sweep:
+    """Arms one failpoint at a time and restarts the node after each crash; healing
+    stops the sweep, disarms and leaves the node running."""
+
+    def __init__(self, node: Node, arm: process.ArmFailpoint, names: list[str], wait: float,
+                 down: float) -> None:
+        self.node, self.arm, self.names, self.wait, self.down = node, arm, names, wait, down
+        self.injection = Injection("failpoint-sweep", (node.name,), self._undo)
+        self.crashes = 0
+        self._lock = threading.Lock()  # a heal never interleaves with a restart
+        self._stopped = False
+
+    def revive(self) -> None:
+        with self._lock:
+            process.ensure_running(self.node)
+
+    async def run(self) -> None:
+        loop, proc = asyncio.get_running_loop(), process.process_of(self.node)
+        step = 0
+        while not self._stopped:
+            name = self.names[step % len(self.names)]
+            step += 1
+            try:
+                await self.arm(self.node.name, name, "crash")
+            except Exception:  # not ready (yet): make sure it runs, go on with the next point
+                await asyncio.to_thread(self.revive)
+                continue
+            deadline = loop.time() + self.wait
+            while not self._stopped and proc.alive and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.alive:  # not reached in time (or healed): disarm before the next point
+                try:
+                    await self.arm(self.node.name, name, "off")
+                except Exception:
+                    pass
+                continue
+            self.crashes += 1
+            await asyncio.sleep(self.down)
+            if not self._stopped:
+                await asyncio.to_thread(self.revive)
+
+    def _undo(self) -> None:
+        self._stopped = True
+        proc = process.process_of(self.node)
+        if proc.alive:
+            try:
+                process._run_in_own_loop(lambda: self.arm(self.node.name, "", "off"))
+            except Exception:
+                pass  # it may have died just now; revive covers that
+        self.revive()
+
+
+@register
+class FailpointDelay(_FailpointFamily):
+    name, default, weight, scales = "failpoint-delay", True, 4.0, ("long",)
+    action = "delay"
+    description = ("arms a delay of ms at every failpoint of the node, each hit stalling with "
+                   "the given probability: payments stall at random steps for longer than "
+                   "the target's own timeouts (ms drawn on the long scale)")
+    defaults = {"names": None, "ms": 10000, "probability": 0.3}
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
+
+    def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
+        return self.check({"names": list(dict(aim.params)["names"]),
+                           "probability": round(rng.uniform(0.2, 0.5), 2)})
+
+    def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
+        """Each hit stalls for a time on the (long) scale drawn, past the target's own
+        timeouts; the points stay armed for a few seconds only, so one event stalls a
+        handful of payments without idling the run."""
+        params["ms"] = int(rng.uniform(low, high) * 1000)
+        return rng.uniform(*ARMED)
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        if key == "names":
+            _names(self.name, params)
+        else:
+            number(self.name, params, key, high=1.0 if key == "probability" else None)
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        assert reach.arm_failpoint is not None
+        node, p = reach.node(plan.targets[0]), plan.params
+        declared = offered_actions(node).get("delay", ())
+        extra = {"ms": int(p["ms"])}
+        if "probability" in declared:
+            extra["probability"] = float(p["probability"])
+        for name in _names(self.name, p):
+            await reach.arm_failpoint(node.name, name, "delay", **extra)
+
+        def undo() -> None:
+            # stalled steps finish on their own; disarm so no new hit stalls
+            if node.process is not None and node.process.alive:
+                try:
+                    process._run_in_own_loop(lambda: reach.arm_failpoint(node.name, "", "off"))
+                except Exception:
+                    pass
+            if node.process is not None:
+                process.ensure_running(node)
+
+        return Injection(self.name, plan.targets, undo)
 
 
 @register
