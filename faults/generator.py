@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from faults.catalog import CATALOG, family
-from faults.family import EVERYTHING, NODE, PARTITION, Aim, Family
+from faults.family import EVERYTHING, Aim, Family
 from faults.schedule import FaultEvent, Schedule
 from harness.errors import BadInput
 from harness.topology import Topology
@@ -36,10 +36,10 @@ SHORT = (0.5, 3.0)
 MEDIUM_HIGH = 8.0
 QUIET_TAIL = 0.15  # the last share of a run has no fault
 _SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
-_ROLE_WEIGHT = {"coordinator": 3}
-_STALLS_ALL: set[str] = set()  # roles whose outage stops every payment: their faults run alone  # in 2PC the coordinator is in every payment: aim at it twice as often
+_ROLE_WEIGHT = {"coordinator": 3}  # in 2PC the coordinator is in every payment: aim at it 3x as often
 _DRY_RUNS = 4  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
+_PATIENCE = 2.0  # seconds the next aim in a family's line may wait for its busy node
 
 
 def time_scales(timeouts: Mapping[str, float] | None) -> dict[str, tuple[float, float]]:
@@ -117,17 +117,6 @@ class _Turns:
         return best
 
 
-def _touches(fam: Family, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-    """What an event touches, for overlap: a process or partition fault on a node every
-    payment passes (role coordinator) stalls all traffic, so faults elsewhere beside it
-    would hit an idle system; it runs alone."""
-    touched = fam.touches(topology, targets)
-    if fam.kind in (NODE, PARTITION) and any(
-            n.role in _STALLS_ALL for n in topology.nodes if n.name in touched):
-        return {EVERYTHING}
-    return touched
-
-
 @dataclass
 class _Placed:
     event: FaultEvent
@@ -153,14 +142,21 @@ def _scale(rng: random.Random, fam: Family, scales: dict[str, tuple[float, float
 
 def _pick(rng: random.Random, fam: Family, cycle: _Cycle, topology: Topology, placed: list[_Placed],
           t: float, bounds: tuple[float, float], room: float) -> _Placed | None:
-    """The first aim in the family's line that fits at `t` without touching a busy node."""
-    for aim in cycle.upcoming():
+    """The first aim in the family's line that fits at `t` without touching a busy node.
+    The head of the line may wait up to _PATIENCE seconds for its node instead: an aim
+    skipped here is easily skipped by every run, since each seed starts further on."""
+    for i, aim in enumerate(cycle.upcoming()):
         params = fam.params(rng, aim)
         dur = fam.window(rng, *bounds, params)
-        touched = _touches(fam, topology, aim.targets)
-        if dur <= room and not _clashes(placed, touched, t, dur):
+        touched = fam.touches(topology, aim.targets)
+        at = t
+        busy = _clashes(placed, touched, at, dur)
+        if busy and i == 0:
+            at = max(p.event.end for p in busy) + _SEPARATION
+            busy = _clashes(placed, touched, at, dur) if at - t <= _PATIENCE else busy
+        if dur <= room - (at - t) and not busy:
             cycle.take(aim)
-            return _Placed(FaultEvent(round(t, 3), round(dur, 3), fam.name, aim.targets, params), touched)
+            return _Placed(FaultEvent(round(at, 3), round(dur, 3), fam.name, aim.targets, params), touched)
     return None
 
 

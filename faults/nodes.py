@@ -167,7 +167,7 @@ class _Storm:
         self.revive()
 
 
-ARMED = (1.5, 4.0)  # seconds a failpoint-delay event keeps its points armed
+ARMED = (1.5, 4.0)  # seconds a generated failpoint-delay keeps its points armed
 ACTIONS_META = "failpoint-actions"  # Node.meta key: the failpoint actions a node accepts
 
 
@@ -337,26 +337,29 @@ class _Sweep:
 
 @register
 class FailpointDelay(_FailpointFamily):
-    name, default, weight, scales = "failpoint-delay", True, 4.0, ("long",)
+    name, default, weight, scales = "failpoint-delay", True, 5.0, ("long",)
     action = "delay"
-    description = ("arms a delay of ms at every failpoint of the node, each hit stalling with "
-                   "the given probability: payments stall at random steps for longer than "
-                   "the target's own timeouts (ms drawn on the long scale)")
-    defaults = {"names": None, "ms": 10000, "probability": 0.3}
+    description = ("arms a delay of ms at every failpoint of the node for armed_s seconds, each "
+                   "hit stalling with the given probability: payments stall at random steps for "
+                   "longer than the target's own timeouts; the event lasts until they resume")
+    defaults = {"names": None, "ms": 10000, "probability": 0.3, "armed_s": 3.0}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
 
     def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
         return self.check({"names": list(dict(aim.params)["names"]),
-                           "probability": round(rng.uniform(0.2, 0.5), 2)})
+                           "probability": round(rng.uniform(0.2, 0.5), 2),
+                           "armed_s": round(rng.uniform(*ARMED), 2)})
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
         """Each hit stalls for a time on the (long) scale drawn, past the target's own
-        timeouts; the points stay armed for a few seconds only, so one event stalls a
-        handful of payments without idling the run."""
-        params["ms"] = int(rng.uniform(low, high) * 1000)
-        return rng.uniform(*ARMED)
+        timeouts; the points stay armed armed_s only, so one event stalls a handful of
+        payments. The window lasts until the last stall ends: no other fault on the
+        node (a crash would abort the stalled payments) comes before."""
+        armed = float(params["armed_s"])
+        params["ms"] = int(rng.uniform(low, max(low, high - armed)) * 1000)
+        return armed + params["ms"] / 1000
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "names":
@@ -374,13 +377,21 @@ class FailpointDelay(_FailpointFamily):
         for name in _names(self.name, p):
             await reach.arm_failpoint(node.name, name, "delay", **extra)
 
-        def undo() -> None:
-            # stalled steps finish on their own; disarm so no new hit stalls
+        def disarm() -> None:
             if node.process is not None and node.process.alive:
                 try:
                     process._run_in_own_loop(lambda: reach.arm_failpoint(node.name, "", "off"))
                 except Exception:
-                    pass
+                    pass  # it may have died just now: it restarts disarmed
+
+        async def later() -> None:
+            await asyncio.sleep(float(p["armed_s"]))
+            await asyncio.to_thread(disarm)
+
+        reach.spawn(later())
+
+        def undo() -> None:  # stalled steps finish on their own
+            disarm()
             if node.process is not None:
                 process.ensure_running(node)
 

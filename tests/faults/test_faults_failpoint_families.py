@@ -60,9 +60,23 @@ def test_a_delay_arms_every_point_with_the_declared_parameters_then_disarms(
     node.meta["failpoint-actions"] = {"crash": [], "delay": ["ms"]}  # no probability: first hit only
     arm = FakeFailpoints(topology, reached=set())
     nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder(), arm_failpoint=arm)
-    event = FaultEvent(0, 0.5, "failpoint-delay", ("coordinator",),
-                       {"names": ["c-a", "c-b"], "ms": 12000, "probability": 0.4})
-    asyncio.run(nem.run(Schedule(1, [event])))
-    assert arm.calls == [("coordinator", "c-a", "delay", {"ms": 12000}),
-                         ("coordinator", "c-b", "delay", {"ms": 12000}),
-                         ("coordinator", "", "off", {})]
+    event = FaultEvent(0, 1.5, "failpoint-delay", ("coordinator",),
+                       {"names": ["c-a", "c-b"], "ms": 12000, "probability": 0.4, "armed_s": 0.3})
+    off_at: list[float] = []
+
+    async def main() -> None:
+        t0 = asyncio.get_running_loop().time()
+        run = asyncio.ensure_future(nem.run(Schedule(1, [event])))
+        while not run.done():
+            if not off_at and any(c[2] == "off" for c in arm.calls):
+                off_at.append(asyncio.get_running_loop().time() - t0)
+            await asyncio.sleep(0.02)
+        await run
+
+    asyncio.run(main())
+    assert arm.calls[:3] == [("coordinator", "c-a", "delay", {"ms": 12000}),
+                             ("coordinator", "c-b", "delay", {"ms": 12000}),
+                             ("coordinator", "", "off", {})]
+    assert all(c == ("coordinator", "", "off", {}) for c in arm.calls[3:])  # the heal disarms again
+    print("disarmed after", off_at)
+    assert off_at and 0.3 <= off_at[0] < 1.2  # after armed_s, well before the event ends

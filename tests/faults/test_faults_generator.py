@@ -59,14 +59,12 @@ def test_a_few_seeds_cover_every_family_on_every_target(tmp_path: Path) -> None:
               for name in DEFAULT_FAULTS for aim in family(name).candidates(topo, offered)}
     seen: set[tuple[str, tuple[str, ...], str]] = set()
     seeds = 0
-    while wanted - seen and seeds < 70:
-        seen |= {_aim(e) for e in _default(seeds, topo).events}
+    while wanted - seen and seeds < 40:
+        seen |= {_aim(e) for e in _default(seeds, topo, duration=45).events}  # a default run
         seeds += 1
     print(f"{len(wanted)} aims covered by seeds 0..{seeds - 1}")
     assert not wanted - seen, sorted(wanted - seen)
-    # the coordinator is busy much of each run (weight 3), so faults on its own links
-    # wait longest: about 60 seeds cover every pair of this topology
-    assert seeds <= 60
+    assert seeds <= 30
 
 
 def test_consecutive_seeds_continue_where_the_previous_stopped(tmp_path: Path) -> None:
@@ -194,7 +192,8 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
     assert len(delays) >= 8
     for e in delays:
         assert low * 1000 <= e.params["ms"] <= high * 1000  # each hit stalls past every timeout
-        assert 1.5 <= e.duration <= 4.0  # ... but the points stay armed a few seconds only
+        assert 1.5 <= e.params["armed_s"] <= 4.0  # ... but the points stay armed a few seconds
+        assert e.duration == pytest.approx(e.params["armed_s"] + e.params["ms"] / 1000, abs=2e-3)
         assert 0.2 <= e.params["probability"] <= 0.5
     assert ("coordinator",) in {e.targets for e in delays}
     crash_only = _topology(tmp_path / "crash", actions={"crash": []})
