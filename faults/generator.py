@@ -37,7 +37,7 @@ MEDIUM_HIGH = 8.0
 QUIET_TAIL = 0.15  # the last share of a run has no fault
 _SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
 _ROLE_WEIGHT = {"coordinator": 3}  # in 2PC the coordinator is in every payment: aim at it 3x as often
-_DRY_RUNS = 4  # dry runs that estimate how many aims of each family one run uses
+_DRY_RUNS = 16  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
 _PATIENCE = 2.0  # seconds the next aim in a family's line may wait for its busy node
 

@@ -167,7 +167,7 @@ class _Storm:
         self.revive()
 
 
-ARMED = (1.5, 4.0)  # seconds a generated failpoint-delay keeps its points armed
+ARMED = (2.5, 6.0)  # seconds a generated failpoint-delay keeps its points armed
 ACTIONS_META = "failpoint-actions"  # Node.meta key: the failpoint actions a node accepts
 
 
@@ -340,8 +340,8 @@ class FailpointDelay(_FailpointFamily):
     name, default, weight, scales = "failpoint-delay", True, 5.0, ("long",)
     action = "delay"
     description = ("arms a delay of ms at every failpoint of the node for armed_s seconds, each "
-                   "hit stalling with the given probability: payments stall at random steps for "
-                   "longer than the target's own timeouts; the event lasts until they resume")
+                   "hit stalling with the given probability: payments stall at random steps just "
+                   "past the target's own timeouts; the event lasts until they resume")
     defaults = {"names": None, "ms": 10000, "probability": 0.3, "armed_s": 3.0}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
@@ -349,17 +349,16 @@ class FailpointDelay(_FailpointFamily):
 
     def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
         return self.check({"names": list(dict(aim.params)["names"]),
-                           "probability": round(rng.uniform(0.2, 0.5), 2),
+                           "probability": round(rng.uniform(0.3, 0.6), 2),
                            "armed_s": round(rng.uniform(*ARMED), 2)})
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
-        """Each hit stalls for a time on the (long) scale drawn, past the target's own
-        timeouts; the points stay armed armed_s only, so one event stalls a handful of
-        payments. The window lasts until the last stall ends: no other fault on the
+        """Each hit stalls for 0.8-1 x the low end of the long scale: just past the target's
+        longest timeout. The points stay armed armed_s only, so one event stalls a handful
+        of payments; the window lasts until the last stall ends, so no other fault on the
         node (a crash would abort the stalled payments) comes before."""
-        armed = float(params["armed_s"])
-        params["ms"] = int(rng.uniform(low, max(low, high - armed)) * 1000)
-        return armed + params["ms"] / 1000
+        params["ms"] = int(rng.uniform(0.8, 1.0) * low * 1000)  # past the longest timeout, no longer
+        return float(params["armed_s"]) + params["ms"] / 1000
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "names":

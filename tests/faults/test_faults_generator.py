@@ -64,7 +64,7 @@ def test_a_few_seeds_cover_every_family_on_every_target(tmp_path: Path) -> None:
         seeds += 1
     print(f"{len(wanted)} aims covered by seeds 0..{seeds - 1}")
     assert not wanted - seen, sorted(wanted - seen)
-    assert seeds <= 30
+    assert seeds <= 35  # 33 here: most pairs come in the first 15 seeds, the rarest families last
 
 
 def test_consecutive_seeds_continue_where_the_previous_stopped(tmp_path: Path) -> None:
@@ -191,10 +191,10 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
     delays = [e for seed in range(10) for e in _default(seed, topo).events if e.fault == "failpoint-delay"]
     assert len(delays) >= 8
     for e in delays:
-        assert low * 1000 <= e.params["ms"] <= high * 1000  # each hit stalls past every timeout
-        assert 1.5 <= e.params["armed_s"] <= 4.0  # ... but the points stay armed a few seconds
+        assert max(TIMEOUTS.values()) * 1000 < e.params["ms"] <= low * 1000  # just past every timeout
+        assert 2.5 <= e.params["armed_s"] <= 6.0  # ... while the points stay armed a few seconds
         assert e.duration == pytest.approx(e.params["armed_s"] + e.params["ms"] / 1000, abs=2e-3)
-        assert 0.2 <= e.params["probability"] <= 0.5
+        assert 0.3 <= e.params["probability"] <= 0.6
     assert ("coordinator",) in {e.targets for e in delays}
     crash_only = _topology(tmp_path / "crash", actions={"crash": []})
     plain = [e for seed in range(10) for e in _default(seed, crash_only).events]
