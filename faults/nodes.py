@@ -343,6 +343,11 @@ class FailpointDelay(_FailpointFamily):
                    "hit stalling with the given probability: payments stall at random steps just "
                    "past the target's own timeouts; the event lasts until they resume")
     defaults = {"names": None, "ms": 10000, "probability": 0.3, "armed_s": 3.0}
+    # A stalled participant only delays its vote or ack (a vote timeout turns it into an
+    # abort, and its inbox waits behind it: every payment aborts meanwhile); a stalled
+    # coordinator leaves participants in doubt and clients waiting, where timeout
+    # handling goes wrong. Most stalls go to the coordinator.
+    role_weight = {"coordinator": 8}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
