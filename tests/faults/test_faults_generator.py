@@ -195,7 +195,10 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
         assert 2.5 <= e.params["armed_s"] <= 6.0  # ... while the points stay armed a few seconds
         assert e.duration == pytest.approx(e.params["armed_s"] + e.params["ms"] / 1000, abs=2e-3)
         assert 0.3 <= e.params["probability"] <= 0.6
-    assert ("coordinator",) in {e.targets for e in delays}
+    # role_weight 8 against 1 per participant: even when the coordinator is busy with
+    # other faults, half the stalls reach it (a fifth with the default role weight)
+    on_coordinator = sum(e.targets == ("coordinator",) for e in delays)
+    assert on_coordinator * 2 >= len(delays)
     crash_only = _topology(tmp_path / "crash", actions={"crash": []})
     plain = [e for seed in range(10) for e in _default(seed, crash_only).events]
     assert not [e for e in plain if e.fault == "failpoint-delay"]
