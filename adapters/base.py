@@ -8,39 +8,73 @@ workload and checkers never see an adapter: they see a Topology, a history and
 a state.
 
 Required: `start`, `stop`, `transfer`, `snapshot`. Optional capabilities are
-declared in `capabilities` and discovered by callers, never assumed:
+declared in `capabilities` (names from CAPABILITIES; anything else is refused
+when the adapter is loaded) and discovered by callers, never assumed.
 
-- "read": `read()` returns balances (a client read, recorded in the history);
-- "snapshot-reads": reads are atomic snapshots, so their sum is checkable;
-- "no-negative": the target promises no balance goes below zero;
-- "failpoints": `arm_failpoint()` crashes/delays a node at a named protocol step;
-- "mutants": `mutants()` names seeded bugs, chosen with TargetContext.mutant.
+Threads and loops: `start` and `stop` are plain (blocking) calls made outside
+any event loop. `transfer`, `read`, `snapshot` and `arm_failpoint` are
+coroutines run on the run's event loop, except that healing a failpoint
+(`arm_failpoint(node, name, "off")`) may run in a worker thread with an event
+loop of its own, after the run's loop is gone. So a client session belongs to
+the loop that made it: make one per loop (as ReferenceAdapter._http does) or
+per call, and never share one across loops.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.model import OpResult, Transfer
+from harness.procs import ManagedProcess
 from harness.topology import Link, Node, Topology
 
 if TYPE_CHECKING:
+    from adapters.containers import Containers
     from harness.lab import Lab
 
-__all__ = ["Adapter", "Link", "Node", "TargetContext", "Topology", "TargetError"]  # Link, Node, Topology: harness.topology
+__all__ = ["Adapter", "CAPABILITIES", "Link", "Node", "TargetContext", "Topology", "TargetError",
+           "client_url"]
+
+# capability -> the Adapter method it promises (None: a promise about behaviour only)
+CAPABILITIES: Mapping[str, str | None] = {
+    "read": "read",               # read() returns balances (recorded in the history)
+    "snapshot-reads": None,       # reads are atomic snapshots, so their sum is checkable
+    "no-negative": None,          # no balance ever goes below zero
+    "failpoints": "arm_failpoint",  # crash/delay a node at a named protocol step
+    "mutants": "mutants",         # mutants() names seeded bugs, chosen with ctx.mutant
+}
 
 
 class TargetError(RuntimeError):
     """The target could not be started or reached: infrastructure, not a verdict."""
 
 
+def client_url(service: str, host: str, port: int) -> str:
+    """The address a client of `service` connects with, in the form its clients accept.
+
+    RabbitMQ: an AMQP URI; Kafka: a bootstrap `host:port` (no scheme: Kafka
+    clients refuse one); NATS: a nats:// URL; anything else: http://host:port.
+    """
+    return {"rabbitmq": f"amqp://guest:guest@{host}:{port}/%2F", "kafka": f"{host}:{port}",
+            "nats": f"nats://{host}:{port}"}.get(service, f"http://{host}:{port}")
+
+
 @dataclass
 class TargetContext:
-    """What the harness hands an adapter to start a target."""
+    """What the harness hands an adapter to start a target.
+
+    `spawn` starts a managed process with its log and pid file preset; `link`
+    and `proxy` give a node its own Toxiproxy path. Everything spawned is
+    stopped by `close()` (the run calls it after `Adapter.stop`), and a
+    harness killed with SIGKILL leaves pid files that the next lab start reaps.
+    """
 
     lab: Lab
     run_dir: Path
@@ -48,10 +82,102 @@ class TargetContext:
     mutant: str | None = None
     failpoints: Mapping[str, str] = field(default_factory=dict)  # node -> spec, armed at start
     seed: int = 0
+    options: Mapping[str, str] = field(default_factory=dict)  # --target-opt key=value
+    _spawned: list[ManagedProcess] = field(default_factory=list, repr=False)
+    _pid_dir: Path | None = field(default=None, repr=False)
+    _containers: Containers | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir).resolve()
 
     @property
     def log_dir(self) -> Path:
         return self.run_dir / "logs"
+
+    def data_dir(self, name: str) -> Path:
+        """A node's own durable directory (kept across its restarts), created."""
+        path = self.run_dir / "target-data" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def pid_dir(self) -> Path:
+        """Where spawned processes' pid files live: a directory in the machine-wide lab
+        registry owned by this harness process, so that if it dies the next lab start
+        (`registry.reap_stale_labs`) kills what it left behind."""
+        if self._pid_dir is None:
+            from harness.lab import registry
+
+            lab_dir = registry.register(f"target-{os.getpid()}-{uuid.uuid4().hex[:8]}", self.run_dir)
+            self._pid_dir = lab_dir / "pids"
+        return self._pid_dir
+
+    @staticmethod
+    def free_port() -> int:
+        """A free TCP port on 127.0.0.1 for a node to listen on."""
+        from harness.lab.ports import free_port
+
+        return free_port()
+
+    def spawn(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+              ready: Callable[[], bool] | None = None, ready_timeout: float = 60.0,
+              cwd: Path | None = None, stop_timeout: float = 10.0, start: bool = True) -> ManagedProcess:
+        """Start `argv` as node `name` and wait until `ready()` is true.
+
+        The environment is the harness's own (without TXCHAOS_* variables) plus
+        `env`; output goes to logs/NAME.log. Raises ServiceStartError with the
+        log's tail if it exits or is not ready within `ready_timeout` seconds.
+        """
+        if any(p.name == name for p in self._spawned):
+            raise ValueError(f"a process named {name!r} was already spawned")
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TXCHAOS_")}
+        proc = ManagedProcess(name, list(argv), log_path=self.log_dir / f"{name}.log",
+                              env={**base, **(env or {})}, cwd=cwd, ready=ready,
+                              ready_timeout=ready_timeout, pid_dir=self.pid_dir,
+                              stop_timeout=stop_timeout)
+        self._spawned.append(proc)
+        if start:
+            proc.start()
+        return proc
+
+    def link(self, service: str, node: str) -> Link:
+        """`node`'s own proxied connection to the lab broker `service`; idempotent.
+
+        `Link.url` is what the node's broker client connects with (client_url)."""
+        p = self.lab.link(service, node)
+        host, port = p.listen
+        return Link(node, service, p.proxy, url=client_url(service, host, port), address=f"{host}:{port}")
+
+    def proxy(self, name: str, port: int, *, node: str, host: str = "127.0.0.1") -> Link:
+        """A proxied TCP path to `host:port` (e.g. an HTTP API); cutting it cuts
+        `node`'s traffic over it. `Link.url` is http://listen-address."""
+        p = self.lab.proxy(name, host, port)
+        lhost, lport = p.listen
+        return Link(node, "http", p.proxy, url=client_url("http", lhost, lport), address=f"{lhost}:{lport}")
+
+    @property
+    def containers(self) -> Containers:
+        """Nodes as containers (adapters/containers.py): the engine starts on first use."""
+        if self._containers is None:
+            from adapters.containers import Containers
+
+            self._containers = Containers(self.run_dir, self.log_dir, self.pid_dir)
+        return self._containers
+
+    @property
+    def docker_client(self) -> Any:
+        """The Docker engine's client if this target runs containers, else None (for the faults)."""
+        return self._containers.client if self._containers is not None and self._containers.used else None
+
+    def close(self) -> None:
+        """Remove the containers and stop whatever `spawn` started; forget the pid dir."""
+        if self._containers is not None:
+            self._containers.close()
+        for proc in reversed(self._spawned):
+            proc.stop(timeout=5)
+        if self._pid_dir is not None:
+            shutil.rmtree(self._pid_dir.parent, ignore_errors=True)
+            self._pid_dir = None
 
 
 class Adapter(ABC):
@@ -60,6 +186,8 @@ class Adapter(ABC):
     name: ClassVar[str]
     services: ClassVar[frozenset[str]] = frozenset()  # lab services the target needs
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    options: ClassVar[Mapping[str, str]] = {}  # option name -> what it does (for --target-opt)
+    notices: ClassVar[tuple[str, ...]] = ()  # what every run must tell its reader (printed, in run.json)
     # the target's own timeouts in seconds, e.g. {"vote": 5, "in-doubt": 8}: generated
     # schedules hold some fault windows longer than the longest (docs/faults.md)
     timeouts: ClassVar[dict[str, float]] = {}
@@ -94,7 +222,8 @@ class Adapter(ABC):
         return []
 
     async def arm_failpoint(self, node: str, name: str, action: str = "crash", **params: Any) -> None:
-        """Arm a failpoint on a running node (capability "failpoints")."""
+        """Arm a failpoint on a running node (capability "failpoints"); action "off"
+        disarms every failpoint of the node and may run on another loop (see above)."""
         raise NotImplementedError(f"{self.name} has no failpoints")
 
     async def aclose(self) -> None:

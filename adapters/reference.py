@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from adapters.base import Adapter, Link, Node, TargetContext, Topology
+from adapters.base import Adapter, Node, TargetContext, Topology
 from harness.errors import BadInput, InfraError
 from harness.model import OpResult, Outcome, Transfer
 from harness.procs import ManagedProcess, ServiceStartError
@@ -90,12 +90,8 @@ class ReferenceAdapter(Adapter):
         self.namespace = f"t{uuid.uuid4().hex[:10]}"  # broker inboxes are "<namespace>_<service>"
         ports = {name: free_port() for name, _ in SERVICES}
         self.urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
-        links: list[Link] = []
-        shard_urls = []
-        for shard in SHARDS:
-            p = ctx.lab.proxy(f"coordinator-{shard}", "127.0.0.1", ports[shard])
-            shard_urls.append(f"{shard}={p.url}")
-            links.append(Link("coordinator", "http", p.proxy))
+        links = [ctx.proxy(f"coordinator-{shard}", ports[shard], node="coordinator") for shard in SHARDS]
+        shard_urls = [f"{shard}={link.url}" for shard, link in zip(SHARDS, links)]
         base_env = {
             **self.settings,
             "TXCHAOS_ACCOUNTS": json.dumps(self.accounts),
@@ -111,17 +107,14 @@ class ReferenceAdapter(Adapter):
         nodes: list[Node] = []
         try:
             for name, module in SERVICES:
-                link = ctx.lab.link(self.broker, name)
-                links.append(Link(name, self.broker, link.proxy))
-                env = {**_inherited_env(), **base_env, "TXCHAOS_BROKER_URL": link.url,
+                link = ctx.link(self.broker, name)
+                links.append(link)
+                env = {**base_env, "TXCHAOS_BROKER_URL": _transport_url(self.broker, link.url),
                        "TXCHAOS_FAILPOINTS": ctx.failpoints.get(name, "")}
                 url = self.urls[name]
-                proc = ManagedProcess(
+                self.procs[name] = proc = ctx.spawn(
                     name, [sys.executable, "-m", module, "--name", name, "--port", str(ports[name])],
-                    log_path=ctx.log_dir / f"{name}.log", env=env, ready=lambda u=url: _healthy(u),
-                    ready_timeout=30, pid_dir=ctx.run_dir / "pids", stop_timeout=5)
-                self.procs[name] = proc
-                proc.start()
+                    env=env, ready=lambda u=url: _healthy(u), ready_timeout=30, stop_timeout=5)
                 coordinator = name == "coordinator"
                 nodes.append(Node(name, "coordinator" if coordinator else "participant", process=proc,
                                   meta={"url": url, "failpoints": list(COORDINATOR_POINTS if coordinator
@@ -130,9 +123,9 @@ class ReferenceAdapter(Adapter):
         except ServiceStartError as e:
             self.stop()
             raise InfraError(f"the {self.name} reference target did not start: {e}") from None
-        client = ctx.lab.proxy("clients-coordinator", "127.0.0.1", ports["coordinator"])
+        client = ctx.proxy("clients-coordinator", ports["coordinator"], node="coordinator")
         self.client_url = client.url
-        links.append(Link("coordinator", "http", client.proxy))
+        links.append(client)
         nodes.append(Node(self.broker, "broker", process=ctx.lab.process(self.broker)))
         return Topology(nodes=nodes, links=links)
 
@@ -257,10 +250,9 @@ def classify(status: int, body: Any) -> OpResult:
     return OpResult(Outcome.UNKNOWN, error=f"http-{status}" + (f"-{state}" if state else ""))
 
 
-def _inherited_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("TXCHAOS_")}
+def _transport_url(broker: str, url: str) -> str:
+    """targets.payments.transport picks its broker by URL scheme; a Kafka bootstrap has none."""
+    return url if "://" in url else f"{broker}://{url}"
 
 
 class RabbitMQAdapter(ReferenceAdapter):

@@ -14,6 +14,7 @@ the upstream (client to server) and to the downstream stream.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = ["ToxiproxyServer", "ToxicSpec", "toxics_for", "TOXIC_PREFIX"]
 TOXIC_PREFIX = "txchaos"
 _LOCK = threading.RLock()
 _TIMEOUT = 5.0
+_HEAL_DEADLINE = 30.0  # seconds a toxic's removal is retried
 
 
 @dataclass(frozen=True)
@@ -139,13 +141,23 @@ class ToxiproxyServer:
         return names
 
     def remove_toxics(self, proxy: str, names: list[str]) -> None:
-        """Remove the named toxics; ones already gone are fine (healing is idempotent)."""
+        """Remove the named toxics; ones already gone are fine (healing is idempotent).
+
+        Toxiproxy answers 503 when a toxic cannot be detached in time (a multi-second
+        latency toxic still holding data under traffic); the removal is retried until
+        _HEAL_DEADLINE, so a slow link does not turn a run into "could not heal"."""
         for name in names:
-            try:
-                self._rest("DELETE", f"/proxies/{proxy}/toxics/{name}")
-            except InfraError as e:
-                if "404" not in str(e):
-                    raise
+            deadline = time.monotonic() + _HEAL_DEADLINE
+            while True:
+                try:
+                    self._rest("DELETE", f"/proxies/{proxy}/toxics/{name}")
+                    break
+                except InfraError as e:
+                    if "-> 404" in str(e):
+                        break
+                    if time.monotonic() > deadline or "-> 4" in str(e):
+                        raise
+                    time.sleep(0.5)
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         """Enable or disable (link down: drop and refuse connections) one proxy."""

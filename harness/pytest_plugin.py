@@ -24,7 +24,7 @@ import pytest
 # Allure report files (environment, categories, executor) at session end.
 pytest_plugins = ["harness.report.pytest_hooks"]
 
-__all__ = ["option", "run_seed", "add_short_options", "DEFAULT_SEED"]
+__all__ = ["option", "run_seed", "add_short_options", "target_options", "DEFAULT_SEED"]
 
 DEFAULT_SEED = 1  # CI is deterministic: a session without --txchaos-seed uses this one
 
@@ -59,11 +59,13 @@ OPTIONS = [
     _Option("faults", "--faults", "fault families to inject (see `txchaos run --help`)", metavar="F1,F2"),
     _Option("lab", "--lab", "local: start brokers and Toxiproxy here; external: use the TXCHAOS_* "
             "environment variables; or a lab config file", metavar="local|external|FILE"),
+    _Option("target-opt", None, "an option of the target's adapter (repeatable; in the ini, one a "
+            "line)", append=True, metavar="KEY=VALUE"),
 ]
 
 
 def _kwargs(opt: _Option, help: str) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"dest": f"txchaos_{opt.name}", "default": None, "help": help,
+    kwargs: dict[str, Any] = {"dest": _dest(opt.name), "default": None, "help": help,
                               "metavar": opt.metavar}
     if opt.append:
         kwargs["action"] = "append"
@@ -72,11 +74,15 @@ def _kwargs(opt: _Option, help: str) -> dict[str, Any]:
     return kwargs
 
 
+def _dest(name: str) -> str:
+    return f"txchaos_{name.replace('-', '_')}"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("txchaos", "txchaos chaos testing")
     for opt in OPTIONS:
         group.addoption(f"--txchaos-{opt.name}", **_kwargs(opt, opt.help))
-        parser.addini(f"txchaos_{opt.name}", f"{opt.help} (ini twin of --txchaos-{opt.name})",
+        parser.addini(_dest(opt.name), f"{opt.help} (ini twin of --txchaos-{opt.name})",
                       default=None)
 
 
@@ -92,9 +98,9 @@ def add_short_options(parser: pytest.Parser) -> None:
 def option(config: pytest.Config, name: str) -> Any:
     """A txchaos option: the command line, else its ini twin, else None."""
     spec = next(o for o in OPTIONS if o.name == name)
-    value = config.getoption(f"txchaos_{name}", None)
+    value = config.getoption(_dest(name), None)
     if value is None:
-        raw = config.getini(f"txchaos_{name}")
+        raw = config.getini(_dest(name))
         if raw not in (None, "", []):
             value = [str(raw)] if spec.append else spec.type(raw)
     return value
@@ -105,6 +111,14 @@ def run_seed(config: pytest.Config, *key: Any) -> int:
     session = option(config, "seed")
     session = DEFAULT_SEED if session is None else session
     return zlib.crc32(repr((session, *key)).encode()) % (2**31 - 1) + 1
+
+
+def target_options(config: pytest.Config) -> dict[str, str]:
+    """--txchaos-target-opt KEY=VALUE (or the txchaos_target_opt ini lines) as a dict."""
+    from adapters.registry import parse_options
+
+    items = [line.strip() for item in option(config, "target-opt") or [] for line in item.splitlines()]
+    return parse_options([i for i in items if i], flag="--txchaos-target-opt")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,13 +136,17 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def _used(config: pytest.Config) -> bool:
-    return any(config.getoption(f"txchaos_{o.name}", None) is not None for o in OPTIONS)
+    return any(config.getoption(_dest(o.name), None) is not None for o in OPTIONS)
 
 
 def _check_options(config: pytest.Config) -> None:
     """Bad faults or targets are usage errors, before anything starts."""
     from harness.errors import BadInput
 
+    try:
+        target_options(config)
+    except BadInput as e:
+        raise pytest.UsageError(str(e)) from None
     faults = option(config, "faults")
     if faults:
         from faults.catalog import family

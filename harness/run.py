@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from adapters.base import Adapter, TargetContext, Topology
-from adapters.registry import load_adapter
+from adapters.registry import check_options, load_adapter
 from harness.errors import EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATED, BadInput, InfraError, TxchaosError
 from harness.progress import Progress, count_outcomes
 from harness.quiesce import quiesce
@@ -64,6 +64,7 @@ class RunResult:
     command: str
     counts: dict[str, int]
     phases: list[dict[str, Any]]
+    notices: tuple[str, ...] = ()  # the adapter's notices (e.g. a spec calling timeouts failures)
 
     @property
     def valid(self) -> bool | str:
@@ -138,6 +139,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     adapter_cls = load_adapter(config.target)
     for fault in config.faults:
         family(fault)  # BadInput listing the valid faults, before anything starts
+    check_options(adapter_cls, config.target_options, config.target)
     shape(config.workload)  # BadInput listing the valid workloads, before anything starts
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
@@ -156,6 +158,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     recorder = HistoryRecorder(run_dir / "history.jsonl")
     counts: dict[str, int] = {}
     nemesis = None
+    ctx: TargetContext | None = None
     failed = False
     options = CheckOptions(snapshot_reads="snapshot-reads" in adapter_cls.capabilities,
                            no_negative="no-negative" in adapter_cls.capabilities,
@@ -168,12 +171,14 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         "config": {**config.to_json(), "seed": seed},
         "check": dataclasses.asdict(options),
         "txchaos": txchaos_version(),
+        "notices": list(adapter_cls.notices),
     }
     try:
         with phases("start target", target=config.target, mutant=config.mutant or "none"):
             lab.ensure(*adapter_cls.services)
             ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
-                                mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed)
+                                mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed,
+                                options=dict(config.target_options))
             try:
                 topology: Topology = adapter.start(ctx)
             except TxchaosError:
@@ -183,6 +188,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         run_meta["versions"] = _versions(lab, adapter_cls.services)
         schedule = (config.schedule if config.schedule is not None else
                     Schedule.load(config.schedule_file) if config.schedule_file else
+                    Schedule(seed, []) if not config.faults else  # --faults none
                     generate(seed, families=config.faults, duration=config.duration,
                              topology=topology, intensity=config.intensity, timeouts=adapter_cls.timeouts,
                              failpoints=adapter.failpoints() if "failpoints" in adapter_cls.capabilities
@@ -192,7 +198,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         observed = _ObservedRecorder(recorder, observer)
         arm = adapter.arm_failpoint if "failpoints" in adapter_cls.capabilities else None
         nemesis = Nemesis(topology, toxiproxy_url=lab.toxiproxy_url, recorder=observed,
-                          arm_failpoint=arm)
+                          arm_failpoint=arm, docker_client=ctx.docker_client)
         nemesis.validate(schedule)
         state = _run_interruptibly(lambda: _live(adapter, recorder, nemesis, schedule, spec, seed,
                                                  config, progress, phases))
@@ -218,14 +224,19 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
             nemesis.heal_all()  # a no-op when healed; raises InfraError if it cannot heal
         recorder.close()
         with phases("stop target"):
-            adapter.stop()
+            try:
+                adapter.stop()
+            finally:
+                if ctx is not None:
+                    ctx.close()
         if own_lab:
             lab.down()
         run_meta["phases"] = phases.done
         run_meta["counts"] = counts
         (run_dir / "run.json").write_text(json.dumps(run_meta, indent=1))
     return RunResult(run_dir=run_dir, config=config, seed=seed, verdict=verdict,
-                     command=run_meta["command"], counts=counts, phases=phases.done)
+                     command=run_meta["command"], counts=counts, phases=phases.done,
+                     notices=tuple(adapter_cls.notices))
 
 
 async def _live(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, spec: Any,

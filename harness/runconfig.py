@@ -46,6 +46,7 @@ class RunConfig:
     failpoints: dict[str, str] = field(default_factory=dict)
     schedule: Any = None  # a faults.schedule.Schedule given in code; wins over `faults`
     workload: str = "mixed"  # a shape of harness.workload_shapes (docs/workloads.md)
+    target_options: dict[str, str] = field(default_factory=dict)  # the adapter's options (--target-opt)
 
     def to_json(self) -> dict[str, Any]:
         """The saved configuration: every field that shapes the run."""

@@ -37,11 +37,16 @@ class Link:
 
     `proxy` is the Toxiproxy proxy's name; cutting it cuts exactly this
     node's traffic to `service` ("rabbitmq", "kafka", "nats" or "http").
+    `url` is what the node connects with, in the form that service's clients
+    accept (a Kafka bootstrap is `host:port`); `address` is the proxy's
+    `host:port`. Both are informational: faults act on `proxy` alone.
     """
 
     node: str
     service: str
     proxy: str
+    url: str = field(default="", compare=False)
+    address: str = field(default="", compare=False)
 
 
 @dataclass

@@ -82,3 +82,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     "$REPO/.venv/bin/pip" install -q --disable-pip-version-check -e "$REPO[test]"
     echo "$sum" > "$stamp"
 fi
+
+# 6. The Go example target (examples/go-payments): `go build` into .cache/bin, only when its
+#    sources changed (the module proxy serves its one dependency, amqp091-go).
+have go || die "go not found; install Go 1.22 or newer (https://go.dev/dl) and re-run"
+"$REPO/examples/go-payments/build.sh" "$CACHE/bin"

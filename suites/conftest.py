@@ -19,7 +19,7 @@ import pytest
 
 from adapters.registry import BUILTIN, load_adapter
 from harness.errors import TxchaosError
-from harness.pytest_plugin import DEFAULT_SEED, option, run_seed
+from harness.pytest_plugin import DEFAULT_SEED, option, run_seed, target_options
 from harness.run import RunConfig, RunResult, run_chaos
 
 DEFAULT_DURATION = 15.0
@@ -43,6 +43,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("target", selected_targets(metafunc.config))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With several targets, the self-test spreads the mutants over them: each mutant
+    on one target in turn, so every mutant and every target is proven in a default
+    run; the other (mutant, target) pairs are nightly."""
+    targets = selected_targets(config)
+    if len(targets) < 2:
+        return
+    mutants = sorted({i.callspec.params["mutant"] for i in items if _is_selftest_cell(i)})
+    for item in items:
+        if _is_selftest_cell(item):
+            params = item.callspec.params  # type: ignore[attr-defined]
+            if targets[mutants.index(params["mutant"]) % len(targets)] != params["target"]:
+                item.add_marker(pytest.mark.nightly)
+
+
+def _is_selftest_cell(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return item.get_closest_marker("selftest") is not None and {"mutant", "target"} <= set(params)
+
+
 def _dir_name(key: tuple[Any, ...]) -> str:
     """A readable, unique directory name for a run key."""
     text = "-".join(str(k) for k in key if k)
@@ -57,6 +78,7 @@ class ChaosRunner:
         self.lab = lab
         self.config = config
         self.duration = option(config, "duration")
+        self.target_options = target_options(config)
         self.base = base
         self.cache: dict[tuple[Any, ...], RunResult | BaseException] = {}
         self.fresh: set[tuple[Any, ...]] = set()
@@ -69,7 +91,8 @@ class ChaosRunner:
             seed = run_seed(self.config, *full_key)
             name = _dir_name(full_key)
             config = RunConfig(target=target, seed=seed, out=self.base / name,
-                               duration=self.duration or duration or DEFAULT_DURATION, **options)
+                               duration=self.duration or duration or DEFAULT_DURATION,
+                               target_options=self.target_options, **options)
             try:
                 self.cache[full_key] = run_chaos(config, lab=self.lab, observer=observer)
             except TxchaosError as e:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from harness.errors import EXIT_BAD_INPUT, TxchaosError
 
-SUBCOMMANDS = ("lab", "run", "check", "report")
+SUBCOMMANDS = ("lab", "run", "campaign", "shrink", "check", "report")
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from adapters.registry import parse_options
 from faults.catalog import DEFAULT_FAULTS
 from faults.coverage import coverage_lines
 from faults.schedule import Schedule
@@ -31,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         "fault schedule; other options are ignored except --out, --lab, "
                         "--quiet, --alluredir and --target (with a warning)")
     p.add_argument("--mutant", default=None, help="switch on a seeded bug of the target")
+    p.add_argument("--target-opt", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the target's adapter (repeatable); see docs/adapters.md")
     p.add_argument("--faults", default=",".join(DEFAULT_FAULTS),
                    help=f"comma-separated fault families (default {','.join(DEFAULT_FAULTS)}); "
                         "see docs/faults.md; 'none' for a fault-free run")
@@ -88,7 +91,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     shape(args.workload)  # BadInput listing the valid workloads
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none")
     lab = args.lab if args.lab in ("local", "external") else str(Path(args.lab).resolve())
-    return RunConfig(target=args.target, mutant=args.mutant, faults=faults, duration=args.duration,
+    return RunConfig(target=args.target, mutant=args.mutant, target_options=parse_options(args.target_opt), faults=faults, duration=args.duration,
                      seed=args.seed, out=args.out.resolve() if args.out else None,
                      clients=args.clients, accounts=args.accounts, failpoints=failpoints,
                      intensity=args.intensity, quiesce_timeout=args.quiesce,
@@ -133,6 +136,8 @@ def print_result(result: RunResult) -> None:
     print(f"\n{result.config.target}{' mutant ' + result.config.mutant if result.config.mutant else ''}"
           f" seed {result.seed}: {c.get('ok', 0)} ok, {c.get('fail', 0)} failed, "
           f"{c.get('info', 0)} unknown, {c.get('faults', 0)} faults injected")
+    for notice in result.notices:
+        print(f"NOTE: {notice}")
     print(format_verdict_table(result.verdict))
     schedule = result.run_dir / "schedule.json"
     lines = coverage_lines(Schedule.load(schedule)) if schedule.is_file() else []

@@ -139,7 +139,8 @@ def _result(run: RunData, invariant: str, status: str, message: str | None,
         testCaseId=_history_id(target, invariant, family),
         status=status, stage="finished",
         statusDetails=StatusDetails(message=mask(message)) if message else None,
-        description=mask(f"Chaos run {run.path}\n\nreproduce: {run.run.get('command', '?')}"),
+        description=mask(f"Chaos run {run.path}\n\nreproduce: {run.run.get('command', '?')}"
+                         + "".join(f"\n\nNOTE: {n}" for n in run.run.get("notices") or [])),
         start=steps[0].start if steps else base, stop=steps[-1].stop if steps else base,
         steps=steps, attachments=list(sink.attachments),
         labels=[Label(name=k, value=mask(v)) for k, v in (

@@ -55,3 +55,12 @@ def test_a_real_run_is_rechecked_offline_to_the_same_verdict(tmp_path: Path) -> 
     checked = txchaos("check", str(out))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert json.loads((out / "verdict.json").read_text())["valid"] == verdict["valid"] is True
+
+
+def test_faults_none_is_a_fault_free_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = txchaos("run", "--target", "nats", "--faults", "none", "--duration", "3", "--seed", "2",
+                   "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((out / "schedule.json").read_text())["events"] == []
+    assert ", 0 faults injected" in done.stdout
