@@ -12,6 +12,7 @@ import asyncio
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -167,6 +168,7 @@ class _Storm:
         self.revive()
 
 
+_SETTLE = 0.2  # seconds for a crash that fired just before a heal to show
 ARMED = (2.5, 6.0)  # seconds a generated failpoint-delay keeps its points armed
 ACTIONS_META = "failpoint-actions"  # Node.meta key: the failpoint actions a node accepts
 
@@ -294,12 +296,19 @@ class _Sweep:
         self.crashes = 0
         self._lock = threading.Lock()  # a heal never interleaves with a restart
         self._stopped = False
+        self._done = threading.Event()  # the sweep arms nothing more
 
     def revive(self) -> None:
         with self._lock:
             process.ensure_running(self.node)
 
     async def run(self) -> None:
+        try:
+            await self._sweep()
+        finally:
+            self._done.set()
+
+    async def _sweep(self) -> None:
         loop, proc = asyncio.get_running_loop(), process.process_of(self.node)
         step = 0
         while not self._stopped:
@@ -310,6 +319,8 @@ class _Sweep:
             except Exception:  # not ready (yet): make sure it runs, go on with the next point
                 await asyncio.to_thread(self.revive)
                 continue
+            if self._stopped:  # healed while arming: the heal disarms once this returns
+                return
             deadline = loop.time() + self.wait
             while not self._stopped and proc.alive and loop.time() < deadline:
                 await asyncio.sleep(0.05)
@@ -325,13 +336,16 @@ class _Sweep:
                 await asyncio.to_thread(self.revive)
 
     def _undo(self) -> None:
+        # Wait until the sweep arms nothing more, then disarm and restart: a point armed
+        # just before the heal must not crash the node after it (the task may be gone
+        # already, or cancelled with the loop: then the wait ends at once or times out).
         self._stopped = True
-        proc = process.process_of(self.node)
-        if proc.alive:
-            try:
-                process._run_in_own_loop(lambda: self.arm(self.node.name, "", "off"))
-            except Exception:
-                pass  # it may have died just now; revive covers that
+        self._done.wait(timeout=10)
+        try:
+            process._run_in_own_loop(lambda: self.arm(self.node.name, "", "off"))
+        except Exception:
+            pass  # it died (or is dying) at a point: revive covers that
+        time.sleep(_SETTLE)  # a crash that fired before the disarm shows as a dead process
         self.revive()
 
 

@@ -80,3 +80,35 @@ def test_a_delay_arms_every_point_with_the_declared_parameters_then_disarms(
     assert all(c == ("coordinator", "", "off", {}) for c in arm.calls[3:])  # the heal disarms again
     print("disarmed after", off_at)
     assert off_at and 0.3 <= off_at[0] < 1.2  # after armed_s, well before the event ends
+
+
+def test_a_point_armed_as_the_sweep_heals_cannot_leave_the_node_dead(
+        topology: Topology, toxiproxy_url: str) -> None:
+    """Every point fires late (0.3 s after arming, past the heal): the heal still waits for
+    the sweep, disarms and restarts, so the node runs afterwards."""
+
+    class Late(FakeFailpoints):
+        async def __call__(self, node: str, name: str, action: str, **params: Any) -> None:
+            self.calls.append((node, name, action, params))
+            proc = self.topology.node(node).process
+            assert proc is not None and proc.pid is not None
+            if action == "crash":
+                pid = proc.pid
+                asyncio.get_running_loop().call_later(0.3, lambda: _kill_if_armed(self, node, pid))
+
+    def _kill_if_armed(arm: FakeFailpoints, node: str, pid: int) -> None:
+        if arm.calls[-1][2] == "crash":  # not disarmed since
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    arm = Late(topology, reached=set())
+    nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder(), arm_failpoint=arm)
+    for length in (0.35, 0.5, 0.7):
+        event = FaultEvent(0, length, "failpoint-sweep", ("accounts-b",),
+                           {"names": ["p-one"], "wait_s": 0.5, "down_s": 0.0})
+        asyncio.run(nem.run(Schedule(1, [event])))
+        proc = topology.node("accounts-b").process
+        assert proc is not None and proc.alive, f"dead after a {length} s sweep"
+        assert arm.calls[-1][2] == "off"
