@@ -7,6 +7,11 @@ disk at once: a crashed run still leaves a history that can be checked.
 The loaders reject malformed input with a message naming file, line and fault,
 because users record histories of their own systems by hand. `load_state`
 lives in harness.checkers.state and is re-exported here.
+
+One reader, two paths: `read_history` streams a file into the checkers' columns
+(harness/history_columns.py) and, for anything that path does not take as it
+is, falls back to `load_history`, the exact reader whose rules and messages
+define the format.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.checkers.state import DECISIONS, TXN_STATES, load_state, paused_gc, validate_state
 from harness.errors import BadInput, reading
 from harness.model import NEMESIS, Op, OpType
 
-__all__ = ["HistoryRecorder", "load_history", "load_state", "validate_history",
+if TYPE_CHECKING:
+    from harness.checkers.build import FactsBuilder, HistoryColumns
+
+__all__ = ["HistoryRecorder", "load_history", "read_history", "load_state", "validate_history",
            "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
 
 _TYPES = {t.value: t for t in OpType}
@@ -305,3 +313,26 @@ def load_history(path: Path) -> list[Op]:
         if lines:
             flush()
     return out
+
+
+def read_history(path: Path, builder: FactsBuilder, progress: Any = None) -> HistoryColumns:
+    """Read a history file into the checkers' columns (`builder` holds the state already).
+
+    The streamed path keeps memory to the columns; a history it does not take as it
+    is (a broken line, a rule broken, numbers past 64 bits) is read again by
+    `load_history`, which names the file, the line and what is wrong, or, if the
+    history is valid after all, hands its ops to the builder.
+    """
+    from harness.checkers.build import columns_from_ops
+    from harness.history_columns import Unusual, read_columns
+
+    path = Path(path)
+    advance = progress.advance if progress is not None else (lambda nbytes, events: None)
+    try:
+        with paused_gc():
+            return read_columns(path, builder, advance)
+    except Unusual:
+        pass
+    ops = load_history(path)
+    with paused_gc():
+        return columns_from_ops(builder, ops)

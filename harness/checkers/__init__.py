@@ -1,12 +1,14 @@
 """The six invariants, each a pure function of (history, state) returning a Verdict.
 
-`check_all` builds the shared Facts once and runs every checker the options ask
-for; docs/checkers.md says what each proves and what its evidence kinds mean.
+`check_all` (values in memory) and `check_files` (files, streamed) build the shared
+Facts once and run every checker the options ask for; docs/checkers.md says what
+each proves and what its evidence kinds mean.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from harness.checkers.agreement import check_agreement
@@ -22,8 +24,8 @@ from harness.checkers.verdict import (CheckOptions, CheckReport, Evidence, Valid
 from harness.model import Op
 
 __all__ = ["CHECKERS", "CheckOptions", "CheckReport", "Evidence", "Verdict", "Validity",
-           "check_all", "check_agreement", "check_atomicity", "check_conservation",
-           "check_exactly_once", "check_no_negative", "check_resolution"]
+           "check_all", "check_files", "check_facts", "check_agreement", "check_atomicity",
+           "check_conservation", "check_exactly_once", "check_no_negative", "check_resolution"]
 
 Checker = Callable[..., Verdict]
 
@@ -37,11 +39,25 @@ CHECKERS: dict[str, Checker] = {
 }
 
 
-def check_all(history: list[Op], state: dict[str, Any],
-              options: CheckOptions = CheckOptions()) -> CheckReport:
+def check_facts(facts: Facts, options: CheckOptions = CheckOptions()) -> CheckReport:
     """Run every checker; "no-negative" only when `options.no_negative` (a promise of the target)."""
     with paused_gc():
-        facts = Facts.build(history, state)
-        verdicts = [fn(history, state, options, facts) for name, fn in CHECKERS.items()
+        verdicts = [fn([], facts.state, options, facts) for name, fn in CHECKERS.items()
                     if name != "no-negative" or options.no_negative]
     return CheckReport(verdicts, combine([v.valid for v in verdicts]))
+
+
+def check_all(history: list[Op], state: dict[str, Any],
+              options: CheckOptions = CheckOptions()) -> CheckReport:
+    """Check a history and a state held in memory (the end of a chaos run)."""
+    with paused_gc():
+        facts = Facts.build(history, state)
+    return check_facts(facts, options)
+
+
+def check_files(history: Path, state: Path, options: CheckOptions = CheckOptions(), *,
+                progress: Any = None) -> CheckReport:
+    """Check a history file and a state file, streamed: memory grows with the number of
+    payments, not with the size of the files (docs/checkers.md, "Cost")."""
+    from harness.checkers.build import facts_from_files
+    return check_facts(facts_from_files(Path(history), Path(state), progress=progress), options)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checkers.facts import Facts
+import numpy as np
+
+from harness.checkers.facts import COMMITTED, Facts
 from harness.checkers.verdict import CheckOptions, Findings, Verdict
 from harness.model import Op
 
@@ -28,7 +30,7 @@ KINDS = {
 
 def final_balances(facts: Facts) -> dict[str, int]:
     out: dict[str, int] = {}
-    for rec in facts.participants.values():
+    for rec in facts.state["participants"].values():
         out.update(rec.get("balances") or {})
     return out
 
@@ -37,7 +39,7 @@ def check_conservation(history: list[Op], state: dict[str, Any],
                        options: CheckOptions = CheckOptions(), facts: Facts | None = None) -> Verdict:
     facts = facts or Facts.build(history, state)
     out = Findings(KINDS)  # type: ignore[arg-type]
-    initial = state.get("initial_balances")
+    initial = facts.state.get("initial_balances")
     finals = final_balances(facts)
     if initial is None:
         out.add("no-initial-balances", detail="state has no initial_balances")
@@ -53,34 +55,37 @@ def check_conservation(history: list[Op], state: dict[str, Any],
     if not missing and final_total != total:
         out.add("total-changed", expected=total, actual=final_total,
                 detail=f"balances sum to {final_total}, initially {total}")
-    expected = {a: initial.get(a, 0) for a in finals}
-    touched: dict[str, list[str]] = {}
-    for p, rec in facts.participants.items():
-        owned = rec.get("balances")
+    code = {a: i for i, a in enumerate(facts.accounts)}
+    big = len(facts.amount) and int(np.abs(facts.amount).max()) > 2**40
+    delta = np.zeros(len(facts.accounts), object if big else np.int64)
+    moved: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per owner, for evidence
+    for c, p in enumerate(facts.participants):
+        owned = facts.state["participants"][p].get("balances")
         if not owned:
             continue
-        transfers = facts.transfers
-        for pid, t in facts.txns[p].items():
-            if t["state"] != "committed":
-                continue
-            ti = transfers.get(pid)
-            tv = (ti.source, ti.dest, ti.amount) if ti is not None else facts.transfer_values(pid)
-            if tv is None:
-                out.add("transfer-unknown", payment=pid, participants=[p],
-                        detail="committed, but from/to/amount are in neither history nor coordinator")
-                continue
-            src, dst, amount = tv
-            if src in owned:
-                expected[src] -= amount
-                touched.setdefault(src, []).append(pid)
-            if dst in owned:
-                expected[dst] += amount
-                touched.setdefault(dst, []).append(pid)
-    for a, want in expected.items():
-        if finals[a] != want:
-            out.add("balance-mismatch", account=a, participants=[facts.owners[a]],
-                    expected=want, actual=finals[a], payments=touched.get(a, [])[:10],
-                    detail=f"{a} is {finals[a]}, expected {want} "
+        recs = facts.records[c]
+        rows = recs.rows[recs.status == COMMITTED]
+        src, dst = facts.src[rows], facts.dst[rows]
+        for r in rows[src < 0]:
+            out.add("transfer-unknown", payment=facts.pid(r), participants=[p],
+                    detail="committed, but from/to/amount are in neither history nor coordinator")
+        known = src >= 0
+        rows, src, dst, amount = rows[known], src[known], dst[known], facts.amount[rows[known]]
+        if big:
+            amount = amount.astype(object)  # exact sums past 64 bits
+        mine = np.zeros(len(facts.accounts), bool)
+        mine[[code[a] for a in owned if a in code]] = True
+        debit, credit = mine[src], mine[dst]
+        np.subtract.at(delta, src[debit], amount[debit])
+        np.add.at(delta, dst[credit], amount[credit])
+        moved[p] = (rows, np.where(debit, src, -1), np.where(credit, dst, -1))
+    for a, actual in finals.items():
+        want = initial.get(a, 0) + (int(delta[code[a]]) if a in code else 0)
+        if actual != want:
+            owner = facts.owners[a]
+            out.add("balance-mismatch", account=a, participants=[owner],
+                    expected=want, actual=actual, payments=_touched(facts, moved.get(owner), a),
+                    detail=f"{a} is {actual}, expected {want} "
                            f"(initial {initial.get(a, 0)} + committed transfers)")
     if options.snapshot_reads:
         accounts = set(initial)
@@ -90,6 +95,20 @@ def check_conservation(history: list[Op], state: dict[str, Any],
             elif (s := sum(op.value.values())) != total:
                 out.add("read-total-wrong", indexes=[op.index], expected=total, actual=s,
                         detail=f"read sums to {s}, total is {total}")
-    reads = f", {len(facts.reads)} snapshot reads" if options.snapshot_reads else ""
+    reads = f", {facts.n_reads} snapshot reads" if options.snapshot_reads else ""
     return out.verdict(NAME, f"{len(finals)} balances sum to {total} and match committed "
                              f"transfers{reads}")
+
+
+def _touched(facts: Facts, moved: tuple[np.ndarray, ...] | None, account: str) -> list[str]:
+    """The first ten committed payments that moved money in or out of `account`."""
+    if moved is None or account not in facts.accounts:
+        return []
+    a = facts.accounts.index(account)
+    rows, debit, credit = moved
+    out: list[str] = []
+    for k in np.flatnonzero((debit == a) | (credit == a)):
+        out += [facts.pid(rows[k])] * (int(debit[k] == a) + int(credit[k] == a))
+        if len(out) >= 10:
+            break
+    return out[:10]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checkers.facts import Facts
+import numpy as np
+
+from harness.checkers.facts import ABORTED, COMMITTED, PREPARED, STATUS, Facts
 from harness.checkers.verdict import CheckOptions, Findings, Verdict
 from harness.model import Op
 
@@ -27,25 +29,25 @@ def check_exactly_once(history: list[Op], state: dict[str, Any],
     facts = facts or Facts.build(history, state)
     out = Findings(KINDS)  # type: ignore[arg-type]
     n = 0
-    good: set[int] = set()  # ids of record objects already found correct (they are shared)
-    for p, txns in facts.txns.items():
-        n += len(txns)
-        for pid, rec in txns.items():
-            if id(rec) in good:
-                continue
-            applied = rec.get("applied")
-            s = rec["state"]
-            ex = {"payment": pid, "participants": [p], "state": s, "applied": applied}
+    for p, recs in zip(facts.participants, facts.records):
+        n += len(recs.rows)
+        a, s = recs.applied, recs.status
+        # every record that is not applied exactly as decided, in the state's order
+        bad = (a < 0) | (a > 1) | ((s == COMMITTED) & (a == 0)) | (
+            ((s == ABORTED) | (s == PREPARED)) & (a > 0))
+        for k in np.flatnonzero(bad):
+            applied = int(a[k]) if a[k] >= 0 else None
+            st = STATUS[s[k]]
+            ex = {"payment": facts.pid(recs.rows[k]), "participants": [p], "state": st,
+                  "applied": applied}
             if applied is None:
                 out.add("applied-not-reported", **ex, detail=f"{p} does not report `applied`")
             elif applied > 1:
                 out.add("applied-more-than-once", **ex, detail=f"{p} applied it {applied} times")
-            elif s == "committed" and applied == 0:
+            elif st == "committed" and applied == 0:
                 out.add("committed-not-applied", **ex, detail=f"{p} committed but never applied it")
-            elif s == "aborted" and applied > 0:
+            elif st == "aborted" and applied > 0:
                 out.add("aborted-but-applied", **ex, detail=f"{p} aborted but applied it")
-            elif s == "prepared" and applied > 0:
+            elif st == "prepared" and applied > 0:
                 out.add("applied-while-prepared", **ex, detail=f"{p} applied it while still prepared")
-            elif len(good) < 64:
-                good.add(id(rec))
     return out.verdict(NAME, f"all {n} participant records applied exactly as decided")

@@ -1,8 +1,14 @@
-"""One pass over history and state that every checker reads from.
+"""One index over history and state that every checker reads from, kept as columns.
 
-Built once per check so that six checkers over a million-op history cost one
-scan each, not one scan per question. Also the one place that decides who the
-participants of a payment are (the rule in docs/formats.md).
+Built once per check (harness/checkers/build.py), from files or from values in
+memory, so six checkers over a ten-million-event history cost a few vector
+passes, not one Python loop per question. Payments are rows, numbered in the
+order they first appear (participants' records, then the coordinator, then the
+history); participants are columns. Checkers ask the vector questions
+(`summary_all`) to find the few payments that need a closer look, and answer
+those with the per-payment methods below, which say exactly what the evidence
+says. Also the one place that decides who the participants of a payment are
+(the rule in docs/formats.md).
 """
 
 from __future__ import annotations
@@ -10,162 +16,171 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.model import NEMESIS, Op, OpType
+import numpy as np
+import pyarrow as pa
 
-__all__ = ["Facts", "TransferInfo", "ABSENT", "NOT_IN_STATE"]
+from harness.model import Op, OpType
+
+__all__ = ["Facts", "Records", "ABSENT", "NOT_IN_STATE", "STATUS", "COMMITTED", "ABORTED",
+           "PREPARED", "NO_STATUS", "COMMIT", "ABORT", "TYPES"]
 
 ABSENT = "absent"            # the participant exists but has no record of the payment
 NOT_IN_STATE = "not-in-state"  # the payment needs a participant the state lacks
+STATUS = (ABSENT, "committed", "aborted", "prepared")  # status codes 0..3
+COMMITTED, ABORTED, PREPARED = 1, 2, 3
+NO_STATUS = -1               # summary: the participants do not share one status
+COMMIT, ABORT = 1, 2         # decision codes; 0 = no record or undecided
+DECISIONS = (None, "commit", "abort")
+TYPES = (OpType.INVOKE, OpType.OK, OpType.FAIL, OpType.INFO)  # completion type codes 0..3
 
 
-@dataclass(slots=True)
-class TransferInfo:
-    source: str
-    dest: str
-    amount: int
-    invoke_index: int
+@dataclass
+class Records:
+    """One participant's txn records, in the state file's order."""
+
+    rows: np.ndarray     # payment row of each record
+    status: np.ndarray   # status code (1..3)
+    applied: np.ndarray  # `applied`, -1 when the record does not report it
 
 
 @dataclass
 class Facts:
-    state: dict[str, Any]
-    participants: dict[str, dict[str, Any]]
-    txns: dict[str, dict[str, Any]]  # participant -> its txns
-    coordinator: dict[str, dict[str, Any]]  # payment id -> coordinator record
-    owners: dict[str, str]  # account -> participant holding its balance
-    everywhere: list[str]  # participants that take part in every payment
-    transfers: dict[str, TransferInfo]  # payment id -> request, from the history
-    completions: list[tuple[int, OpType, str]]  # (index, type, payment id); open invokes as info
-    reads: list[Op]  # ok reads
-    _parts_cache: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
+    state: dict[str, Any]           # the state; txns and coordinator payments are the columns below
+    participants: list[str]         # participant names, in the state's order
+    records: list[Records]          # per participant
+    owners: dict[str, str]          # account -> participant holding its balance
+    everywhere: list[str]           # participants that take part in every payment
+    pids: pa.Array                  # row -> payment id (Arrow strings: no Python object per id)
+    accounts: list[str]             # account code -> name
+    status: np.ndarray              # [row, participant] status code, 0 = no record
+    has_coord: np.ndarray           # row has a coordinator record
+    decision: np.ndarray            # row -> decision code
+    plist: np.ndarray               # row -> index into plists, -1 = coordinator lists none
+    plists: list[list[str]]         # distinct participant lists of the coordinator
+    requested: np.ndarray           # row was invoked as a transfer in the history
+    src: np.ndarray                 # row -> account code of `from` (history, else coordinator), -1
+    dst: np.ndarray
+    amount: np.ndarray
+    completions: tuple[np.ndarray, np.ndarray, np.ndarray]  # (index, type code, row), history order
+    reads: list[Op]                 # ok reads that may be evidence (see build.keep_read)
+    n_reads: int                    # all ok reads
+    n_events: int
+    _summary: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _col: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._col = {p: i for i, p in enumerate(self.participants)}
+
+    # ------------------------------------------------------------ building (thin wrappers)
 
     @classmethod
     def build(cls, history: list[Op], state: dict[str, Any]) -> Facts:
-        parts = state.get("participants") or {}
-        txns = {p: (rec.get("txns") or {}) for p, rec in parts.items()}
-        owners: dict[str, str] = {}
-        for p, rec in parts.items():
-            for acct in rec.get("balances") or {}:
-                owners[acct] = p
-        everywhere = [p for p, rec in parts.items() if rec.get("in_every_payment")]
-        coord = (state.get("coordinator") or {}).get("payments") or {}
-        transfers: dict[str, TransferInfo] = {}
-        completions: list[tuple[int, OpType, str]] = []
-        reads: list[Op] = []
-        open_: dict[int | str, Op] = {}
-        INVOKE, OK = OpType.INVOKE, OpType.OK
-        for op in history:
-            if op.process == NEMESIS:
-                continue
-            if op.type is INVOKE:
-                open_[op.process] = op
-                if op.f == "transfer":
-                    v = op.value
-                    if v["id"] not in transfers:
-                        transfers[v["id"]] = TransferInfo(v["from"], v["to"], v["amount"], op.index)
-                continue
-            inv = open_.pop(op.process, None)
-            if op.f == "transfer" and inv is not None:
-                completions.append((op.index, op.type, inv.value["id"]))
-            elif op.f == "read" and op.type is OK:
-                reads.append(op)
-        for inv in open_.values():  # never completed: indeterminate, like info
-            if inv.f == "transfer":
-                completions.append((inv.index, OpType.INFO, inv.value["id"]))
-        return cls(state, parts, txns, coord, owners, everywhere, transfers, completions, reads)
+        """From a history and a state in memory (a chaos run's end, tests)."""
+        from harness.checkers.build import facts_from_values
+        return facts_from_values(history, state)
 
-    def transfer_values(self, pid: str) -> tuple[str, str, int] | None:
+    # ------------------------------------------------------------ per payment (evidence)
+
+    def pid(self, r: int) -> str:
+        """The payment id of row `r`."""
+        return self.pids[int(r)].as_py()
+
+    def transfer_values(self, r: int) -> tuple[str, str, int] | None:
         """from, to, amount of a payment: the history's request, else the coordinator's record."""
-        t = self.transfers.get(pid)
-        if t is not None:
-            return t.source, t.dest, t.amount
-        c = self.coordinator.get(pid) or {}
-        if all(k in c for k in ("from", "to", "amount")):
-            return c["from"], c["to"], c["amount"]
-        return None
+        if self.src[r] < 0:
+            return None
+        return self.accounts[self.src[r]], self.accounts[self.dst[r]], int(self.amount[r])
 
-    def participants_of(self, pid: str) -> tuple[list[str], bool]:
+    def participants_of(self, r: int) -> tuple[list[str], bool]:
         """The participants a payment needs, and whether that list is certain.
 
         The coordinator's list when it has one (certain). Otherwise: the participants
         with a record of it, those marked `in_every_payment`, and the owners of its
         `from` and `to` accounts; certain only if both owners are known.
         """
-        c = self.coordinator.get(pid)
-        if c is not None and c.get("participants") is not None:
-            return c["participants"], True
-        hit = self._parts_cache.get(pid)
-        if hit is not None:
-            return hit
-        ps = [p for p, t in self.txns.items() if pid in t]
+        if self.plist[r] >= 0:
+            return self.plists[self.plist[r]], True
+        ps = [self.participants[c] for c in np.flatnonzero(self.status[r])]
         for p in self.everywhere:
             if p not in ps:
                 ps.append(p)
         certain = False
-        tv = self.transfer_values(pid)
-        if tv is not None:
-            src, dst = self.owners.get(tv[0]), self.owners.get(tv[1])
+        if self.src[r] >= 0:
+            src = self.owners.get(self.accounts[self.src[r]])
+            dst = self.owners.get(self.accounts[self.dst[r]])
             for o in (src, dst):
                 if o is not None and o not in ps:
                     ps.append(o)
             certain = src is not None and dst is not None
-        res = (ps, certain)
-        self._parts_cache[pid] = res
-        return res
+        return ps, certain
 
-    def status(self, participant: str, pid: str) -> str:
+    def status_of(self, participant: str, r: int) -> str:
         """committed / aborted / prepared, ABSENT (no record) or NOT_IN_STATE."""
-        t = self.txns.get(participant)
-        if t is None:
+        c = self._col.get(participant)
+        if c is None:
             return NOT_IN_STATE
-        rec = t.get(pid)
-        return ABSENT if rec is None else rec["state"]
+        return STATUS[self.status[r, c]]
 
-    def uniform(self, pid: str) -> str | None:
-        """The one status all of a payment's participants share, or None if they differ
-        (or a participant is missing from the state)."""
-        return self.summary(pid)[0]
+    def statuses(self, r: int) -> dict[str, str]:
+        ps, _ = self.participants_of(r)
+        return {p: self.status_of(p, r) for p in ps}
 
-    def summary(self, pid: str) -> tuple[str | None, str | None, bool]:
-        """(uniform status, coordinator decision, participants certain) in one lookup.
+    def decision_of(self, r: int) -> str | None:
+        return DECISIONS[self.decision[r]]
 
-        The checkers' fast path: almost every payment is uniformly committed or
-        aborted, and only the rest need a closer look.
+    def known_anywhere(self, r: int) -> bool:
+        return bool(self.status[r].any())
+
+    def committed_at(self, r: int) -> list[str]:
+        return [self.participants[c] for c in np.flatnonzero(self.status[r] == COMMITTED)]
+
+    # ------------------------------------------------------------ all payments at once
+
+    def summary_all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(uniform status or NO_STATUS, decision code, participants certain) for every row.
+
+        The vector form of "do all of the payment's participants agree": almost every
+        payment is uniformly committed or aborted, and only the rest need a closer look.
         """
-        c = self.coordinator.get(pid)
-        if c is not None:
-            ps = c.get("participants")
-            decision = c.get("decision")
-        else:
-            ps = decision = None
-        if ps is None:
-            ps, certain = self.participants_of(pid)
-        else:
-            certain = True
-        txns = self.txns
-        u = None
-        for p in ps:
-            t = txns.get(p)
-            if t is None:
-                return None, decision, certain
-            rec = t.get(pid)
-            s = ABSENT if rec is None else rec["state"]
-            if u is None:
-                u = s
-            elif s != u:
-                return None, decision, certain
-        return u, decision, certain
+        if self._summary is None:
+            self._summary = self._summarize()
+        return self._summary
 
-    def statuses(self, pid: str) -> dict[str, str]:
-        ps, _ = self.participants_of(pid)
-        return {p: self.status(p, pid) for p in ps}
-
-    def known_anywhere(self, pid: str) -> bool:
-        return any(pid in t for t in self.txns.values())
-
-    def payment_ids(self) -> set[str]:
-        ids: set[str] = set(self.transfers)
-        ids.update(self.coordinator)
-        for t in self.txns.values():
-            ids.update(t)
-        return ids
+    def _summarize(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n, P = self.status.shape
+        uniform = np.full(n, NO_STATUS, np.int8)
+        certain = np.zeros(n, bool)
+        listed = self.plist >= 0
+        col = self._col
+        for i, ps in enumerate(self.plists):  # the coordinator's lists: few distinct ones
+            rows = np.flatnonzero(self.plist == i)
+            certain[rows] = True
+            if not ps or any(p not in col for p in ps):
+                continue
+            st = self.status[np.ix_(rows, [col[p] for p in ps])]
+            same = (st == st[:, :1]).all(axis=1)
+            uniform[rows[same]] = st[same, 0]
+        rows = np.flatnonzero(~listed)
+        st = self.status[rows]
+        has = st != 0
+        extra = np.zeros_like(has)  # needed participants without a record: everywhere and owners
+        for p in self.everywhere:
+            extra[:, col[p]] = True
+        known = self.src[rows] >= 0
+        owner_col = np.array([col[self.owners[a]] if a in self.owners else -1
+                              for a in self.accounts] + [-1], np.int64)
+        so = owner_col[self.src[rows]]
+        do = owner_col[self.dst[rows]]
+        for o in (so, do):
+            hit = known & (o >= 0)
+            extra[np.flatnonzero(hit), o[hit]] = True
+        certain[rows] = known & (so >= 0) & (do >= 0)
+        missing = (extra & ~has).any(axis=1)
+        any_rec = has.any(axis=1)
+        hi = st.max(axis=1) if P else np.zeros(len(rows), np.int8)
+        lo = np.where(has, st, 127).min(axis=1) if P else hi
+        u = np.where(any_rec & (lo == hi), hi, NO_STATUS)
+        u = np.where(missing, np.where(any_rec, NO_STATUS, 0), u)
+        u = np.where(~any_rec & ~missing, NO_STATUS, u)  # nobody takes part: nothing to share
+        uniform[rows] = u
+        return uniform, self.decision, certain

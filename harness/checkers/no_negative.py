@@ -28,10 +28,10 @@ def check_no_negative(history: list[Op], state: dict[str, Any],
         if b < 0:
             out.add("negative-balance", account=a, participants=[facts.owners[a]], balance=b,
                     detail=f"{a} ends at {b}")
-    for op in facts.reads:
+    for op in facts.reads:  # the ok reads that may be evidence
         neg = {a: b for a, b in op.value.items() if b < 0}
         if neg:
             out.add("negative-read", indexes=[op.index], balances=neg,
                     detail=f"read saw {', '.join(f'{a}={b}' for a, b in neg.items())}")
-    return out.verdict(NAME, f"{len(finals)} final balances and {len(facts.reads)} reads "
+    return out.verdict(NAME, f"{len(finals)} final balances and {facts.n_reads} reads "
                              "are all >= 0")

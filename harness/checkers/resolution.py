@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checkers.facts import Facts
+from harness.checkers.facts import PREPARED, Facts
 from harness.checkers.verdict import CheckOptions, Findings, Verdict
 from harness.model import Op
 
@@ -26,14 +26,13 @@ def check_resolution(history: list[Op], state: dict[str, Any],
                      options: CheckOptions = CheckOptions(), facts: Facts | None = None) -> Verdict:
     facts = facts or Facts.build(history, state)
     out = Findings(KINDS)  # type: ignore[arg-type]
-    res = state.get("resolution") or {}
+    res = facts.state.get("resolution") or {}
     bound = float(res.get("bound_s", options.resolution_bound_s))
     in_doubt: dict[str, dict[str, Any]] = res.get("in_doubt") or {}
     prepared: dict[str, list[str]] = {}
-    for p, txns in facts.txns.items():
-        for pid, rec in txns.items():
-            if rec["state"] == "prepared":
-                prepared.setdefault(pid, []).append(p)
+    for p, recs in zip(facts.participants, facts.records):
+        for r in recs.rows[recs.status == PREPARED]:
+            prepared.setdefault(facts.pid(r), []).append(p)
     for pid, ps in prepared.items():
         blocked = (in_doubt.get(pid) or {}).get("blocked_s")
         out.add("left-prepared", payment=pid, participants=ps, blocked_s=blocked,

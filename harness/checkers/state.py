@@ -12,11 +12,14 @@ import gc
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput, reading
 
-__all__ = ["load_state", "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
+if TYPE_CHECKING:
+    from harness.checkers.build import FactsBuilder
+
+__all__ = ["load_state", "read_state", "validate_state", "paused_gc", "TXN_STATES", "DECISIONS"]
 
 TXN_STATES = frozenset({"committed", "aborted", "prepared"})
 DECISIONS = frozenset({"commit", "abort", None})
@@ -40,6 +43,10 @@ def paused_gc() -> Iterator[None]:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _member(x: Any, allowed: frozenset[Any]) -> bool:
+    return (x is None or isinstance(x, str)) and x in allowed
 
 
 def _balances(b: Any, where: str) -> None:
@@ -72,7 +79,7 @@ def validate_state(state: Any, name: str = "state") -> dict[str, Any]:
             w = f"{where}.txns.{pid}"
             if not isinstance(rec, dict):
                 raise BadInput(f"{w}: expected an object with 'state' and 'applied'")
-            if rec.get("state") not in TXN_STATES:
+            if not _member(rec.get("state"), TXN_STATES):
                 raise BadInput(f"{w}.state: must be committed, aborted or prepared, "
                                f"got {rec.get('state')!r}")
             if "applied" in rec and (not _is_int(rec["applied"]) or rec["applied"] < 0):
@@ -96,7 +103,7 @@ def validate_state(state: Any, name: str = "state") -> dict[str, Any]:
             w = f"{name}: coordinator.payments.{pid}"
             if not isinstance(rec, dict):
                 raise BadInput(f"{w}: expected an object")
-            if rec.get("decision") not in DECISIONS:
+            if not _member(rec.get("decision"), DECISIONS):
                 raise BadInput(f"{w}.decision: must be \"commit\", \"abort\" or null, "
                                f"got {rec.get('decision')!r}")
             ps = rec.get("participants")
@@ -173,3 +180,30 @@ def load_state(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise BadInput(f"{path}:{e.lineno}: bad JSON ({e.msg} at column {e.colno})") from None
     return validate_state(state, str(path))
+
+
+# ---------------------------------------------------------------- into Facts
+
+def read_state(path: Path, progress: Any = None) -> FactsBuilder:
+    """Read a state file into a FactsBuilder, without holding it as Python objects.
+
+    The streamed reader (harness/checkers/state_stream.py) decodes it typed, a piece at
+    a time, straight into columns. Anything it does not take as it is goes to
+    `load_state`, whose verdict on the file is the one that counts (and names what is
+    wrong); its values are then fed the same way.
+    """
+    from harness.checkers.build import FactsBuilder, feed_state
+    from harness.checkers.state_stream import Unusual, read_fast
+
+    path = Path(path)
+    try:
+        with paused_gc():
+            b = read_fast(path, progress)
+    except Unusual:
+        state = load_state(path)
+        b = FactsBuilder(state)
+        feed_state(b, state)
+        if progress is not None:
+            progress.advance(path.stat().st_size)
+    b.number()  # the state's payment ids, numbered: their strings can go
+    return b

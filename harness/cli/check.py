@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         "does not say (default 30, or as the run was checked)")
     p.add_argument("--examples", type=int, default=3, metavar="N",
                    help="evidence examples to print per kind (default 3)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar or lines on stderr (shown only for checks past a second)")
     p.set_defaults(handler=handle)
 
 
@@ -74,6 +76,13 @@ def _options(args: argparse.Namespace, options_cls: type) -> Any:
     return options_cls(**{**saved, **{k: v for k, v in given.items() if v is not None}})
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the reader says what is wrong with it
+
+
 def format_table(verdict: dict[str, Any], examples: int = 3) -> str:
     """Checker, result, summary and evidence counts; then the first examples of each problem."""
     rows = [("checker", "result", "evidence", "summary")]
@@ -95,14 +104,17 @@ def format_table(verdict: dict[str, Any], examples: int = 3) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.checkers import CheckOptions, check_all
-    from harness.history import load_history, load_state
+    from harness.checkers import CheckOptions, check_files
+    from harness.checkers.progress import CheckProgress
 
     history_path, state_path, out = _inputs(args)
-    history = load_history(history_path)
-    state = load_state(state_path)
     options = _options(args, CheckOptions)
-    verdict = check_all(history, state, options).to_json()
+    progress = CheckProgress(_size(history_path) + _size(state_path)) if args.progress else None
+    try:
+        verdict = check_files(history_path, state_path, options, progress=progress).to_json()
+    finally:
+        if progress is not None:
+            progress.close()
     print(format_table(verdict, args.examples))
     if out is not None:
         try:
