@@ -223,7 +223,11 @@ class Adapter(ABC):
 
     async def arm_failpoint(self, node: str, name: str, action: str = "crash", **params: Any) -> None:
         """Arm a failpoint on a running node (capability "failpoints"); action "off"
-        disarms every failpoint of the node and may run on another loop (see above)."""
+        disarms every failpoint of the node and may run on another loop (see above).
+        Arming one leaves the node's other armed failpoints armed. Generated schedules use
+        "crash" with no parameters unless the node declares more in its
+        `meta["failpoint-actions"]` (action -> parameters, of "ms" and "probability",
+        e.g. {"crash": [], "delay": ["ms", "probability"]}; docs/faults.md)."""
         raise NotImplementedError(f"{self.name} has no failpoints")
 
     async def aclose(self) -> None:

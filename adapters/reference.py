@@ -118,7 +118,8 @@ class ReferenceAdapter(Adapter):
                 coordinator = name == "coordinator"
                 nodes.append(Node(name, "coordinator" if coordinator else "participant", process=proc,
                                   meta={"url": url, "failpoints": list(COORDINATOR_POINTS if coordinator
-                                                                        else PARTICIPANT_POINTS)}))
+                                                                        else PARTICIPANT_POINTS),
+                                        "failpoint-actions": FAILPOINT_ACTIONS}))
         except ServiceStartError as e:
             self.stop()
             raise InfraError(f"the {self.name} reference target did not start: {e}") from None
@@ -216,6 +217,11 @@ def _disarm(url: str) -> None:
     request = urllib.request.Request(url, method="DELETE")
     with urllib.request.urlopen(request, timeout=5):
         pass
+
+
+# what arm_failpoint() takes (Node.meta "failpoint-actions", docs/faults.md): generated
+# schedules crash nodes at steps and stall steps past the timeouts with a per-hit probability
+FAILPOINT_ACTIONS: dict[str, list[str]] = {"crash": [], "delay": ["ms", "probability"]}
 
 
 def failpoint_action(action: str, *, ms: int | None = None, nth: int | None = None,

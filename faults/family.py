@@ -107,6 +107,8 @@ class Family:
     default: part of the default mix (safe for any single run).
     scales: the time scales its windows are drawn on (SCALES).
     open_params: extra parameters pass through to the target unchecked.
+    role_weight: how many times per cycle it aims at a node of each role (others once);
+    None: the generator's default (the coordinator three times).
     """
 
     name: ClassVar[str]
@@ -117,6 +119,7 @@ class Family:
     default: ClassVar[bool] = False
     scales: ClassVar[tuple[str, ...]] = SCALES
     open_params: ClassVar[bool] = False
+    role_weight: ClassVar[dict[str, int] | None] = None
 
     # -- generation ------------------------------------------------------------
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:

@@ -36,9 +36,10 @@ SHORT = (0.5, 3.0)
 MEDIUM_HIGH = 8.0
 QUIET_TAIL = 0.15  # the last share of a run has no fault
 _SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
-_ROLE_WEIGHT = {"coordinator": 2}  # in 2PC the coordinator is in every payment: aim at it twice as often
-_DRY_RUNS = 4  # dry runs that estimate how many aims of each family one run uses
+_ROLE_WEIGHT = {"coordinator": 3}  # in 2PC the coordinator is in every payment: aim at it 3x as often
+_DRY_RUNS = 16  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
+_PATIENCE = 2.0  # seconds the next aim in a family's line may wait for its busy node
 
 
 def time_scales(timeouts: Mapping[str, float] | None) -> dict[str, tuple[float, float]]:
@@ -54,11 +55,9 @@ class _Cycle:
     out of order (to avoid a busy node) leaves the others in line."""
 
     def __init__(self, fam: Family, aims: list[Aim], topology: Topology, offset: int) -> None:
-        weighted = [a for a in aims for _ in range(_weight(topology, a))]
-        random.Random(f"txchaos-cover:{fam.name}").shuffle(weighted)
-        self.order = weighted
+        self.order = _spread(fam, aims, topology)
         self.queue: list[Aim] = []
-        self.position = offset % len(weighted)
+        self.position = offset % len(self.order)
 
     def upcoming(self) -> list[Aim]:
         while len(self.queue) < len(self.order):
@@ -70,9 +69,37 @@ class _Cycle:
         self.queue.remove(aim)
 
 
-def _weight(topology: Topology, aim: Aim) -> int:
+def _spread(fam: Family, aims: list[Aim], topology: Topology) -> list[Aim]:
+    """The family's aims in one cycle, each role's aims spread evenly over it (smooth
+    weighted round robin over roles, each role's aims shuffled): any few consecutive
+    aims, which is what one run uses, reach every role, e.g. the coordinator."""
+    rng = random.Random(f"txchaos-cover:{fam.name}")
+    by_role: dict[str, list[Aim]] = {}
+    for a in aims:
+        by_role.setdefault(_role(topology, a), []).extend([a] * _weight(fam, topology, a))
+    for role in sorted(by_role):
+        rng.shuffle(by_role[role])
+    share = {role: len(line) for role, line in by_role.items()}
+    total = sum(share.values())
+    credit = dict.fromkeys(by_role, 0.0)
+    order: list[Aim] = []
+    while len(order) < total:
+        for role in by_role:
+            credit[role] += share[role] / total
+        role = max((r for r in sorted(by_role) if by_role[r]), key=lambda r: credit[r])
+        credit[role] -= 1
+        order.append(by_role[role].pop(0))
+    return order
+
+
+def _role(topology: Topology, aim: Aim) -> str:
+    return ",".join(sorted({n.role for n in topology.nodes if n.name in aim.targets}))
+
+
+def _weight(fam: Family, topology: Topology, aim: Aim) -> int:
+    weights = _ROLE_WEIGHT if fam.role_weight is None else fam.role_weight
     roles = {n.role for n in topology.nodes if n.name in aim.targets}
-    return max([_ROLE_WEIGHT.get(r, 1) for r in roles], default=1)
+    return max([weights.get(r, 1) for r in roles], default=1)
 
 
 class _Turns:
@@ -116,14 +143,21 @@ def _scale(rng: random.Random, fam: Family, scales: dict[str, tuple[float, float
 
 def _pick(rng: random.Random, fam: Family, cycle: _Cycle, topology: Topology, placed: list[_Placed],
           t: float, bounds: tuple[float, float], room: float) -> _Placed | None:
-    """The first aim in the family's line that fits at `t` without touching a busy node."""
-    for aim in cycle.upcoming():
+    """The first aim in the family's line that fits at `t` without touching a busy node.
+    The head of the line may wait up to _PATIENCE seconds for its node instead: an aim
+    skipped here is easily skipped by every run, since each seed starts further on."""
+    for i, aim in enumerate(cycle.upcoming()):
         params = fam.params(rng, aim)
         dur = fam.window(rng, *bounds, params)
         touched = fam.touches(topology, aim.targets)
-        if dur <= room and not _clashes(placed, touched, t, dur):
+        at = t
+        busy = _clashes(placed, touched, at, dur)
+        if busy and i == 0:
+            at = max(p.event.end for p in busy) + _SEPARATION
+            busy = _clashes(placed, touched, at, dur) if at - t <= _PATIENCE else busy
+        if dur <= room - (at - t) and not busy:
             cycle.take(aim)
-            return _Placed(FaultEvent(round(t, 3), round(dur, 3), fam.name, aim.targets, params), touched)
+            return _Placed(FaultEvent(round(at, 3), round(dur, 3), fam.name, aim.targets, params), touched)
     return None
 
 

@@ -12,6 +12,7 @@ import asyncio
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -22,7 +23,8 @@ from faults.injection import Injection
 from harness.errors import BadInput
 from harness.topology import Node, Topology
 
-__all__ = ["NodeFamily", "BrokerFamily", "CrashStorm", "Failpoint"]
+__all__ = ["NodeFamily", "BrokerFamily", "CrashStorm", "Failpoint", "FailpointSweep", "FailpointDelay",
+           "offered_actions", "ACTIONS_META"]
 
 
 class NodeFamily(Family):
@@ -103,7 +105,7 @@ class Restart(NodeFamily):
 
 @register
 class CrashStorm(NodeFamily):
-    name, default, weight, scales = "crash-storm", True, 3.0, ("medium", "long")
+    name, default, weight, scales = "crash-storm", True, 2.0, ("medium", "long")
     description = ("kill -9 the node every period_s seconds, restarting it after down_s each time, "
                    "until healed: repeated crash-restart cycles while traffic flows")
     defaults = {"period_s": 2.0, "down_s": 0.0}
@@ -166,9 +168,61 @@ class _Storm:
         self.revive()
 
 
+_SETTLE = 0.2  # seconds for a crash that fired just before a heal to show
+ARMED = (2.5, 6.0)  # seconds a generated failpoint-delay keeps its points armed
+ACTIONS_META = "failpoint-actions"  # Node.meta key: the failpoint actions a node accepts
+
+
+def offered_actions(node: Node) -> dict[str, tuple[str, ...]]:
+    """The failpoint actions a node declares (`meta["failpoint-actions"]`: action -> the
+    parameters it takes, of "ms" and "probability"); a node that declares none takes
+    a plain "crash" on the first hit."""
+    declared = node.meta.get(ACTIONS_META)
+    if declared is None:
+        return {"crash": ()}
+    return {str(a): tuple(p) for a, p in dict(declared).items()}
+
+
+def _points(topology: Topology, node: str, failpoints: Sequence[str]) -> list[str]:
+    """The failpoints `node` accepts: `failpoints`, narrowed by its `meta["failpoints"]`."""
+    own = topology.node(node).meta.get("failpoints")
+    return [fp for fp in failpoints if own is None or fp in own]
+
+
+def _names(family: str, params: dict[str, Any]) -> list[str]:
+    names = params.get("names")
+    if not isinstance(names, (list, tuple)) or not names or \
+            not all(isinstance(n, str) and n for n in names):
+        raise BadInput(f"fault {family!r}: parameter names must be a non-empty list of failpoints")
+    return list(names)
+
+
+class _FailpointFamily(NodeFamily):
+    """Families that arm the target's failpoints: need `arm_failpoint` and an action."""
+
+    action: ClassVar[str] = "crash"
+
+    def nodes(self, topology: Topology, failpoints: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """(node, its failpoints) for every node that offers this family's action."""
+        out = []
+        for aim in super().candidates(topology):
+            node = aim.targets[0]
+            points = _points(topology, node, failpoints)
+            if points and self.action in offered_actions(topology.node(node)):
+                out.append((node, points))
+        return out
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        if reach.arm_failpoint is None:
+            raise BadInput(f"{self.name}: this target offers no failpoints")
+        return planned
+
+
 @register
-class Failpoint(NodeFamily):
-    name, default, weight, open_params = "failpoint", True, 6.0, True
+class Failpoint(_FailpointFamily):
+    name, default, weight, open_params = "failpoint", True, 3.0, True
+    scales = ("medium", "long")  # the sweep crashes at each step; this one keeps the node down after it
     description = ("arms the named failpoint on the node (action crash by default); healed by "
                    "starting the node if it died")
     defaults = {"name": None, "action": "crash"}
@@ -177,12 +231,8 @@ class Failpoint(NodeFamily):
         """Every (node, failpoint) pair the target offers. A node's `meta["failpoints"]`,
         when set, narrows the names it accepts (a coordinator's steps differ from a
         participant's)."""
-        aims = []
-        for aim in super().candidates(topology):
-            own = topology.node(aim.targets[0]).meta.get("failpoints")
-            names = [fp for fp in failpoints if own is None or fp in own]
-            aims += [Aim(aim.targets, (("name", fp),)) for fp in names]
-        return aims
+        return [Aim((node,), (("name", fp),)) for node, points in self.nodes(topology, failpoints)
+                for fp in points]
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "name" and (not isinstance(params[key], str) or not params[key]):
@@ -190,18 +240,180 @@ class Failpoint(NodeFamily):
         if key == "action" and not isinstance(params[key], str):
             raise BadInput(f"fault {self.name!r}: parameter action must be a string")
 
-    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
-        planned = super().plan(reach, targets, params)
-        if reach.arm_failpoint is None:
-            raise BadInput("failpoint: this target offers no failpoints")
-        return planned
-
     async def inject(self, reach: Reach, plan: Planned) -> Injection:
         p = plan.params
         extra = {k: v for k, v in p.items() if k not in ("name", "action")}
         armed = [await process.failpoint(reach.node(t), reach.arm_failpoint, p["name"], p["action"],
                                          **extra) for t in plan.targets]
         return heal_together(self.name, plan.targets, armed)
+
+
+@register
+class FailpointSweep(_FailpointFamily):
+    name, default, weight, scales = "failpoint-sweep", True, 6.0, ("medium", "long")
+    description = ("crashes the node at each of its failpoints in turn (first hit), restarting it "
+                   "down_s after each crash; a point not reached within wait_s is skipped")
+    defaults = {"names": None, "wait_s": 1.5, "down_s": 0.0}
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
+
+    def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
+        names = list(dict(aim.params)["names"])
+        rng.shuffle(names)  # each sweep starts somewhere else, so short windows still vary
+        return self.check({"names": names, "wait_s": round(rng.uniform(1.0, 2.0), 2),
+                           "down_s": round(rng.uniform(0.0, 0.3), 2)})
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        if key == "names":
+            _names(self.name, params)
+        else:
+            number(self.name, params, key, low=0.2 if key == "wait_s" else 0.0)
+
+    def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        planned = super().plan(reach, targets, params)
+        if len(targets) != 1:
+            raise BadInput(f"{self.name}: name exactly one node, got {len(targets)}")
+        return planned
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        assert reach.arm_failpoint is not None  # plan() checked it
+        p = plan.params
+        sweep = _Sweep(reach.node(plan.targets[0]), reach.arm_failpoint, _names(self.name, p),
+                       float(p["wait_s"]), float(p["down_s"]))
+        reach.spawn(sweep.run())
+        return sweep.injection
+
+
+class _Sweep:
+    """Arms one failpoint at a time and restarts the node after each crash; healing
+    stops the sweep, disarms and leaves the node running."""
+
+    def __init__(self, node: Node, arm: process.ArmFailpoint, names: list[str], wait: float,
+                 down: float) -> None:
+        self.node, self.arm, self.names, self.wait, self.down = node, arm, names, wait, down
+        self.injection = Injection("failpoint-sweep", (node.name,), self._undo)
+        self.crashes = 0
+        self._lock = threading.Lock()  # a heal never interleaves with a restart
+        self._stopped = False
+        self._done = threading.Event()  # the sweep arms nothing more
+
+    def revive(self) -> None:
+        with self._lock:
+            process.ensure_running(self.node)
+
+    async def run(self) -> None:
+        try:
+            await self._sweep()
+        finally:
+            self._done.set()
+
+    async def _sweep(self) -> None:
+        loop, proc = asyncio.get_running_loop(), process.process_of(self.node)
+        step = 0
+        while not self._stopped:
+            name = self.names[step % len(self.names)]
+            step += 1
+            try:
+                await self.arm(self.node.name, name, "crash")
+            except Exception:  # not ready (yet): make sure it runs, go on with the next point
+                await asyncio.to_thread(self.revive)
+                continue
+            if self._stopped:  # healed while arming: the heal disarms once this returns
+                return
+            deadline = loop.time() + self.wait
+            while not self._stopped and proc.alive and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.alive:  # not reached in time (or healed): disarm before the next point
+                try:
+                    await self.arm(self.node.name, name, "off")
+                except Exception:
+                    pass
+                continue
+            self.crashes += 1
+            await asyncio.sleep(self.down)
+            if not self._stopped:
+                await asyncio.to_thread(self.revive)
+
+    def _undo(self) -> None:
+        # Wait until the sweep arms nothing more, then disarm and restart: a point armed
+        # just before the heal must not crash the node after it (the task may be gone
+        # already, or cancelled with the loop: then the wait ends at once or times out).
+        self._stopped = True
+        self._done.wait(timeout=10)
+        try:
+            process._run_in_own_loop(lambda: self.arm(self.node.name, "", "off"))
+        except Exception:
+            pass  # it died (or is dying) at a point: revive covers that
+        time.sleep(_SETTLE)  # a crash that fired before the disarm shows as a dead process
+        self.revive()
+
+
+@register
+class FailpointDelay(_FailpointFamily):
+    name, default, weight, scales = "failpoint-delay", True, 5.0, ("long",)
+    action = "delay"
+    description = ("arms a delay of ms at every failpoint of the node for armed_s seconds, each "
+                   "hit stalling with the given probability: payments stall at random steps just "
+                   "past the target's own timeouts; the event lasts until they resume")
+    defaults = {"names": None, "ms": 10000, "probability": 0.3, "armed_s": 3.0}
+    # A stalled participant only delays its vote or ack (a vote timeout turns it into an
+    # abort, and its inbox waits behind it: every payment aborts meanwhile); a stalled
+    # coordinator leaves participants in doubt and clients waiting, where timeout
+    # handling goes wrong. Most stalls go to the coordinator.
+    role_weight = {"coordinator": 8}
+
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
+
+    def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
+        return self.check({"names": list(dict(aim.params)["names"]),
+                           "probability": round(rng.uniform(0.3, 0.6), 2),
+                           "armed_s": round(rng.uniform(*ARMED), 2)})
+
+    def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
+        """Each hit stalls for 0.8-1 x the low end of the long scale: just past the target's
+        longest timeout. The points stay armed armed_s only, so one event stalls a handful
+        of payments; the window lasts until the last stall ends, so no other fault on the
+        node (a crash would abort the stalled payments) comes before."""
+        params["ms"] = int(rng.uniform(0.8, 1.0) * low * 1000)  # past the longest timeout, no longer
+        return float(params["armed_s"]) + params["ms"] / 1000
+
+    def check_value(self, key: str, params: dict[str, Any]) -> None:
+        if key == "names":
+            _names(self.name, params)
+        else:
+            number(self.name, params, key, high=1.0 if key == "probability" else None)
+
+    async def inject(self, reach: Reach, plan: Planned) -> Injection:
+        assert reach.arm_failpoint is not None
+        node, p = reach.node(plan.targets[0]), plan.params
+        declared = offered_actions(node).get("delay", ())
+        extra = {"ms": int(p["ms"])}
+        if "probability" in declared:
+            extra["probability"] = float(p["probability"])
+        for name in _names(self.name, p):
+            await reach.arm_failpoint(node.name, name, "delay", **extra)
+
+        def disarm() -> None:
+            if node.process is not None and node.process.alive:
+                try:
+                    process._run_in_own_loop(lambda: reach.arm_failpoint(node.name, "", "off"))
+                except Exception:
+                    pass  # it may have died just now: it restarts disarmed
+
+        async def later() -> None:
+            await asyncio.sleep(float(p["armed_s"]))
+            await asyncio.to_thread(disarm)
+
+        reach.spawn(later())
+
+        def undo() -> None:  # stalled steps finish on their own
+            disarm()
+            if node.process is not None:
+                process.ensure_running(node)
+
+        return Injection(self.name, plan.targets, undo)
 
 
 @register

@@ -34,7 +34,7 @@ class RunConfig:
     target: str
     mutant: str | None = None
     faults: tuple[str, ...] = DEFAULT_FAULTS
-    duration: float = 30.0
+    duration: float = 45.0
     seed: int | None = None
     out: Path | None = None
     clients: int = 4

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help=f"comma-separated fault families (default {','.join(DEFAULT_FAULTS)}); "
                         "see docs/faults.md; 'none' for a fault-free run")
     p.add_argument("--schedule", type=Path, default=None, help="replay a schedule.json instead of generating one")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds of chaos (default 30)")
+    p.add_argument("--duration", type=float, default=45.0, help="seconds of chaos (default 45)")
     p.add_argument("--seed", type=int, default=None, help="seed; a run without one picks one and prints it")
     p.add_argument("--workload", default="mixed", metavar="NAME",
                    help=f"what the clients request: {', '.join(shape_names())} (default mixed); "
