@@ -9,8 +9,8 @@ them in a worker thread.
 from __future__ import annotations
 
 import asyncio
-
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -89,12 +89,16 @@ async def failpoint(node: Node, arm: ArmFailpoint | None, name: str, action: str
     def undo() -> None:
         # Disarm first: a failpoint that did not fire in its window must not
         # crash the node after healing. A dead node restarts disarmed anyway.
+        disarmed = False
         if node.process is not None and node.process.alive:
             try:
                 _run_in_own_loop(lambda: arm(node.name, name, "off"))
+                disarmed = True
             except Exception:
-                pass  # it may have died just now; ensure_running covers that
+                pass  # it may be dying of the failpoint right now
         if node.process is not None:
+            if not disarmed:
+                time.sleep(0.2)  # let a crashing node finish dying, so it is restarted
             ensure_running(node)
 
     return Injection("failpoint", (node.name,), undo)
