@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from adapters.base import Adapter, Node, TargetContext, Topology
+from adapters.http_client import HttpClient
 from harness.errors import BadInput, InfraError
 from harness.model import OpResult, Outcome, Transfer
 from harness.procs import ManagedProcess, ServiceStartError
@@ -50,7 +51,7 @@ def _healthy(url: str) -> bool:
         return r.status == 200
 
 
-class ReferenceAdapter(Adapter):
+class ReferenceAdapter(HttpClient, Adapter):
     """The reference 2PC payment system on the broker named by `broker`.
 
     `settings` overrides the services' TXCHAOS_* timeouts (seconds), e.g.
@@ -70,8 +71,6 @@ class ReferenceAdapter(Adapter):
         self.client_url = ""
         self.namespace = ""
         self.accounts: dict[str, int] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self, ctx: TargetContext) -> Topology:
@@ -134,19 +133,6 @@ class ReferenceAdapter(Adapter):
             proc = self.procs.get(name)
             if proc is not None:
                 proc.stop()
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        """One session per event loop: a session cannot outlive the loop it was made on."""
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session_loop is not loop:
-            self._session = aiohttp.ClientSession()
-            self._session_loop = loop
-        return self._session
 
     # -- operations -----------------------------------------------------------
     async def transfer(self, t: Transfer) -> OpResult:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from adapters.base import Adapter, Link, Node, TargetContext, Topology
+from adapters.http_client import HttpClient
 from adapters.spec_schema import load_spec
 from adapters.spec_values import Request, ServiceSpec, TargetSpec
 from harness.errors import BadInput, InfraError
@@ -62,7 +63,7 @@ def _healthy(url: str) -> bool:
         return 200 <= r.status < 300
 
 
-class SpecAdapter(Adapter):
+class SpecAdapter(HttpClient, Adapter):
     """Runs a TargetSpec; made per spec file by `load_spec_adapter`."""
 
     spec: ClassVar[TargetSpec]
@@ -73,8 +74,6 @@ class SpecAdapter(Adapter):
         self.values: dict[str, dict[str, str]] = {}  # per service: its placeholder values
         self.client: dict[str, str] = {}             # placeholder values of client requests
         self.accounts: dict[str, int] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._ctx: TargetContext | None = None  # set when services run as containers
 
     def _where(self, key: str) -> str:
@@ -171,19 +170,6 @@ class SpecAdapter(Adapter):
             proc.stop()
         if self._ctx is not None:
             self._ctx.containers.close()
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        """One session per event loop: a session cannot outlive the loop it was made on."""
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session_loop is not loop:
-            self._session = aiohttp.ClientSession()
-            self._session_loop = loop
-        return self._session
 
     # -- operations -----------------------------------------------------------
     async def transfer(self, t: Transfer) -> OpResult:

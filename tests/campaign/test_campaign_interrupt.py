@@ -13,21 +13,7 @@ import time
 from pathlib import Path
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{entry.name}: {cmdline[:200]}")
-    return found
-
-
-def test_sigint_mid_campaign_heals_reaps_and_summarises(tmp_path: Path) -> None:
+def test_sigint_mid_campaign_heals_reaps_and_summarises(tmp_path: Path, processes_mentioning) -> None:
     out = tmp_path / "campaign"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "campaign", "--target", "nats",
                              "--faults", "pause", "--intensity", "1", "--runs", "4",
@@ -54,7 +40,7 @@ def test_sigint_mid_campaign_heals_reaps_and_summarises(tmp_path: Path) -> None:
     assert "stopped: interrupted" in stdout
     data = json.loads((out / "campaign.json").read_text())
     assert data["stopped"] == "interrupted"
-    leftovers = _processes_mentioning(str(out))
+    leftovers = processes_mentioning(str(out))
     assert leftovers == [], leftovers
     for history in histories:
         text = history.read_text()

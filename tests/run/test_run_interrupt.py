@@ -10,21 +10,7 @@ import time
 from pathlib import Path
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{entry.name}: {cmdline[:200]}")
-    return found
-
-
-def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path) -> None:
+def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path, processes_mentioning) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--target", "nats",
                              "--faults", "pause", "--intensity", "1", "--duration", "60",
@@ -48,7 +34,7 @@ def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path) -> None:
     assert proc.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr
     assert "interrupted" in stderr
-    leftovers = _processes_mentioning(str(out))
+    leftovers = processes_mentioning(str(out))
     assert leftovers == [], leftovers
     assert not list((out / "pids").glob("*.pid")) if (out / "pids").is_dir() else True
     starts = history.read_text().count('"f":"start"')
