@@ -30,11 +30,14 @@ def _on_participants(failpoint: str, *, every: float = 3.0) -> Schedule:
 
 
 def _delays(node: str, failpoint: str, ms: int, *, times: int = 2, every: float = 12.0,
-            start: float = 1.0) -> Schedule:
-    """Slow `node` down once at `failpoint` by `ms`, `times` times, `every` seconds apart."""
+            start: float = 1.0, armed: float = 3.0, probability: float = 0.3) -> Schedule:
+    """Stall payments at `failpoint` on `node` by `ms`, each hit with `probability`, for
+    `armed` seconds, `times` times, `every` seconds apart. Several payments stall per
+    window: one stalled payment exposes nothing when its decision happens to be abort."""
     return Schedule(seed=None, events=[
-        FaultEvent(at=start + i * every, duration=round(every * 0.9, 3), fault="failpoint", targets=(node,),
-                   params={"name": failpoint, "action": "delay", "ms": ms}) for i in range(times)])
+        FaultEvent(at=start + i * every, duration=armed, fault="failpoint", targets=(node,),
+                   params={"name": failpoint, "action": "delay", "ms": ms, "probability": probability})
+        for i in range(times)])
 
 
 PLAN: dict[str, Exposure] = {e.mutant: e for e in [
@@ -56,8 +59,9 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
              ("resolution",)),
     Exposure("split-apply", _on_participants("mid-apply"), 14.0,
              ("conservation",)),
-    # the coordinator stays down past the participants' in-doubt timeout (6 s)
-    Exposure("heuristic-abort", _crashes("coordinator", "after-log-decision", times=2, every=10.0), 22.0,
+    # the coordinator stays down past the participants' in-doubt timeout (6 s); three
+    # crashes, as the decision logged before one may be an abort, which exposes nothing
+    Exposure("heuristic-abort", _crashes("coordinator", "after-log-decision", times=3, every=10.0), 32.0,
              ("atomicity", "client-agreement")),
     Exposure("abort-prepared-on-restart", _on_participants("after-vote"), 14.0,
              ("atomicity", "client-agreement")),
