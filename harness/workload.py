@@ -12,6 +12,7 @@ same payment id as that new process.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,12 +122,19 @@ class Client(Protocol):
     async def transfer(self, t: Transfer) -> OpResult: ...
 
 
+# A request in flight (or backing off after it) longer than this no longer holds its
+# place under a width: one payment stalled by a fault must not stall a lull or a burst,
+# and with it the whole workload, for as long as the fault lasts.
+STALL_S = 1.0
+
+
 class _Shared:
     """State the concurrent clients share: the generator, the op budget, the rate
-    limit, how many clients are busy (a request's `width` caps it), process numbers.
+    limit, the requests taken and not yet released (a request's `width` caps how many
+    of those taken in the last STALL_S seconds there are), process numbers.
 
     One event loop, so the checks and updates between awaits need no lock; waiting
-    clients are woken by replacing `_changed`.
+    clients are woken by replacing `_changed`, or when a taken request goes stale.
     """
 
     def __init__(self, spec: WorkloadSpec, seed: int, loop: asyncio.AbstractEventLoop,
@@ -139,7 +147,8 @@ class _Shared:
         self.next_process = spec.clients
         self.loop = loop
         self.stop = asyncio.Event()
-        self.busy = 0
+        self.taken: dict[int, float] = {}  # token -> loop time the request was taken
+        self._tokens = itertools.count()
         self.workers = spec.clients
         self._spawn = spawn
         self._head: Request | None = None
@@ -154,8 +163,16 @@ class _Shared:
             self._head = self.gen.next()
         return self._head
 
-    async def take(self) -> Request | None:
-        """The next request once fewer clients than its width are busy; None when done."""
+    def _holding(self) -> tuple[int, float]:
+        """How many taken requests count toward a width, and the seconds until the
+        oldest of them goes stale."""
+        now = self.loop.time()
+        fresh = [t for t in self.taken.values() if now - t < STALL_S]
+        return len(fresh), (min(fresh) + STALL_S - now if fresh else STALL_S)
+
+    async def take(self) -> tuple[int, Request] | None:
+        """(token, the next request) once fewer than its width are held; None when done.
+        Hand the token back to `release`."""
         while not self.stop.is_set():
             head = self._peek()
             if head is None:
@@ -164,19 +181,24 @@ class _Shared:
             while self.workers < width:  # a burst wider than the pool: more clients
                 self.workers += 1
                 self._spawn(self.new_process())
-            if self.busy < width:
+            holding, stale_in = self._holding()
+            if holding < width:
                 self._head = None
-                self.busy += 1
+                token = next(self._tokens)
+                self.taken[token] = self.loop.time()
                 if self.remaining is not None:
                     self.remaining -= 1
                 self._poke()
-                return head
+                return token, head
             changed = self._changed
-            await changed.wait()
+            try:
+                await asyncio.wait_for(changed.wait(), stale_in)
+            except asyncio.TimeoutError:
+                pass
         return None
 
-    def release(self) -> None:
-        self.busy -= 1
+    def release(self, token: int) -> None:
+        self.taken.pop(token, None)
         self._poke()
 
     def halt(self) -> None:
@@ -235,13 +257,14 @@ async def _one_client(client: Any, recorder: HistoryRecorder, shared: _Shared,
     backoff = shared.spec.backoff_s
     while not shared.stop.is_set():
         await shared.pace()
-        req = await shared.take()
-        if req is None:
+        got = await shared.take()
+        if got is None:
             return
+        token, req = got
         try:
             process, backoff = await _issue(client, recorder, shared, req, process, backoff)
         finally:
-            shared.release()
+            shared.release(token)
 
 
 async def _issue(client: Any, recorder: HistoryRecorder, shared: _Shared, req: Request,

@@ -135,6 +135,37 @@ def test_burst_really_puts_many_payments_in_flight() -> None:
     assert uniform.most == 4  # spec.clients
 
 
+class StallingBank(InFlightBank):
+    """The first payment takes `stall` seconds (a fault stalled it); the others `delay`."""
+
+    def __init__(self, spec: WorkloadSpec, stall: float) -> None:
+        super().__init__(spec, delay=0.005)
+        self.stall = stall
+        self.first: str | None = None
+        self.done_while_stalled = 0
+
+    async def transfer(self, t: Transfer) -> OpResult:
+        if self.first is None:
+            self.first = t.id
+            await asyncio.sleep(self.stall)
+            self.first = ""
+        result = await super().transfer(t)
+        self.done_while_stalled += self.first is not None and self.first != ""
+        return result
+
+
+def test_a_stalled_payment_in_a_lull_does_not_stall_the_workload() -> None:
+    """A lull lets one payment at a time through; one that hangs in a fault must not hold
+    the others back for as long as it hangs (harness.workload.STALL_S)."""
+    spec = WorkloadSpec(shape="burst", ops=200, backoff_s=0.0, read_share=0.0)
+    first = next(iter(TransferGenerator(spec, SEED)))
+    assert first.width == 1  # the stream starts in a lull
+    bank = StallingBank(spec, stall=3.0)
+    asyncio.run(run_clients(bank, HistoryRecorder(), spec, seed=SEED, until=60.0))
+    # 2 s of the 3 s stall are past STALL_S; a lull payment takes 0.1-0.3 s
+    assert bank.done_while_stalled >= 5, bank.done_while_stalled
+
+
 def test_hot_concentrates_on_two_accounts() -> None:
     def top2_share(name: str) -> float:
         ts = transfers(take(name, 2000))
