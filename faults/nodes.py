@@ -353,8 +353,8 @@ class _Sweep:
 class FailpointDelay(_FailpointFamily):
     name, default, weight, scales = "failpoint-delay", True, 5.0, ("long",)
     action = "delay"
-    description = ("arms a delay of ms at every failpoint of the node for armed_s seconds, each "
-                   "hit stalling with the given probability: payments stall at random steps just "
+    description = ("arms a delay of ms at the named failpoints of the node for armed_s seconds, "
+                   "each hit stalling with the given probability: payments stall at that step just "
                    "past the target's own timeouts; the event lasts until they resume")
     defaults = {"names": None, "ms": 10000, "probability": 0.3, "armed_s": 3.0}
     # A stalled participant only delays its vote or ack (a vote timeout turns it into an
@@ -364,7 +364,11 @@ class FailpointDelay(_FailpointFamily):
     role_weight = {"coordinator": 8}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
-        return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
+        """One aim per (node, failpoint): with every point of a node armed at once, most
+        stalls land on the first step a payment passes, and the later steps (between
+        prepare and decision, where timeout handling goes wrong) are rarely stalled."""
+        return [Aim((node,), (("names", (fp,)),)) for node, points in self.nodes(topology, failpoints)
+                for fp in points]
 
     def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
         return self.check({"names": list(dict(aim.params)["names"]),

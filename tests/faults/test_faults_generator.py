@@ -199,6 +199,9 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
     # other faults, half the stalls reach it (a fifth with the default role weight)
     on_coordinator = sum(e.targets == ("coordinator",) for e in delays)
     assert on_coordinator * 2 >= len(delays)
+    # one step per event, and over ten runs the coordinator is stalled at each of its steps
+    assert all(len(e.params["names"]) == 1 for e in delays)
+    assert {e.params["names"][0] for e in delays if e.targets == ("coordinator",)} == set(COORD_POINTS)
     crash_only = _topology(tmp_path / "crash", actions={"crash": []})
     plain = [e for seed in range(10) for e in _default(seed, crash_only).events]
     assert not [e for e in plain if e.fault == "failpoint-delay"]
