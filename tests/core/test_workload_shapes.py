@@ -141,16 +141,16 @@ class StallingBank(InFlightBank):
     def __init__(self, spec: WorkloadSpec, stall: float) -> None:
         super().__init__(spec, delay=0.005)
         self.stall = stall
-        self.first: str | None = None
+        self.stalled = self.stalling = False
         self.done_while_stalled = 0
 
     async def transfer(self, t: Transfer) -> OpResult:
-        if self.first is None:
-            self.first = t.id
+        if not self.stalled:
+            self.stalled = self.stalling = True
             await asyncio.sleep(self.stall)
-            self.first = ""
+            self.stalling = False
         result = await super().transfer(t)
-        self.done_while_stalled += self.first is not None and self.first != ""
+        self.done_while_stalled += self.stalling
         return result
 
 
