@@ -76,7 +76,7 @@ def _spread(fam: Family, aims: list[Aim], topology: Topology) -> list[Aim]:
     rng = random.Random(f"txchaos-cover:{fam.name}")
     by_role: dict[str, list[Aim]] = {}
     for a in aims:
-        by_role.setdefault(_role(topology, a), []).extend([a] * _weight(fam, topology, a))
+        by_role.setdefault(_role(fam, topology, a), []).extend([a] * _weight(fam, topology, a))
     for role in sorted(by_role):
         rng.shuffle(by_role[role])
     share = {role: len(line) for role, line in by_role.items()}
@@ -92,14 +92,19 @@ def _spread(fam: Family, aims: list[Aim], topology: Topology) -> list[Aim]:
     return order
 
 
-def _role(topology: Topology, aim: Aim) -> str:
-    return ",".join(sorted({n.role for n in topology.nodes if n.name in aim.targets}))
+def _roles(fam: Family, topology: Topology, aim: Aim) -> set[str]:
+    """The roles of the nodes an aim touches (a link's targets are proxies: their nodes)."""
+    touched = fam.touches(topology, aim.targets)
+    return {n.role for n in topology.nodes if n.name in touched}
+
+
+def _role(fam: Family, topology: Topology, aim: Aim) -> str:
+    return ",".join(sorted(_roles(fam, topology, aim)))
 
 
 def _weight(fam: Family, topology: Topology, aim: Aim) -> int:
     weights = _ROLE_WEIGHT if fam.role_weight is None else fam.role_weight
-    roles = {n.role for n in topology.nodes if n.name in aim.targets}
-    return max([weights.get(r, 1) for r in roles], default=1)
+    return max([weights.get(r, 1) for r in _roles(fam, topology, aim)], default=1)
 
 
 class _Turns:

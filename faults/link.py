@@ -104,6 +104,29 @@ class Latency(ToxicFamily):
 
 
 @register
+class SlowLink(ToxicFamily):
+    """Latency past the timers: jitter of a few hundred ms tests little in a 2PC system,
+    whose bugs hide behind its timeouts (vote, reply, in-doubt). A message sent on a
+    slow link arrives after the timer that waits for it fired, so the window is always
+    "long" (past the target's declared timeouts)."""
+
+    name, toxic, default = "slow-link", "latency", True
+    description = ("latency of 1-3 s on one link for longer than the target's own timeouts: requests "
+                   "sent in the window arrive after the timers waiting for them fired (gray failure)")
+    defaults = {"latency_ms": 2000, "jitter_ms": 200, **_COMMON}
+    scales = ("long",)
+    weight = 4.0
+    role_weight = {"coordinator": 4}
+
+    def draw(self, rng: random.Random) -> dict[str, Any]:
+        ms = rng.choice([1000, 1500, 2000, 3000])
+        return {**super().draw(rng), "latency_ms": ms, "jitter_ms": ms // 10}
+
+    def attributes(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"latency": int(p["latency_ms"]), "jitter": int(p["jitter_ms"])}
+
+
+@register
 class Bandwidth(ToxicFamily):
     name, toxic = "bandwidth", "bandwidth"
     description = "caps a link's throughput at rate_kbps (KB/s)"

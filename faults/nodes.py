@@ -252,7 +252,8 @@ class Failpoint(_FailpointFamily):
 class FailpointSweep(_FailpointFamily):
     name, default, weight, scales = "failpoint-sweep", True, 6.0, ("medium", "long")
     description = ("crashes the node at each of its failpoints in turn (first hit), restarting it "
-                   "down_s after each crash; a point not reached within wait_s is skipped")
+                   "down_s after each crash; a point not reached within wait_s gets a second "
+                   "turn with twice the wait before a point that fired gets another")
     defaults = {"names": None, "wait_s": 1.5, "down_s": 0.0}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
@@ -285,6 +286,9 @@ class FailpointSweep(_FailpointFamily):
         return sweep.injection
 
 
+_SWEEP_TRIES = 2  # turns an unreached point gets per pass of a sweep
+
+
 class _Sweep:
     """Arms one failpoint at a time and restarts the node after each crash; healing
     stops the sweep, disarms and leaves the node running."""
@@ -308,12 +312,29 @@ class _Sweep:
         finally:
             self._done.set()
 
+    @staticmethod
+    def _next(order: list[str], fired: set[str], tries: dict[str, int]) -> str:
+        """The first point in line still due in this pass (not fired, tried fewer than
+        _SWEEP_TRIES times), moved to the back of the line; a new pass once none is."""
+        due = [n for n in order if n not in fired and tries[n] < _SWEEP_TRIES]
+        if not due:
+            fired.clear()
+            tries.update(dict.fromkeys(tries, 0))
+            due = list(order)
+        order.remove(due[0])
+        order.append(due[0])
+        tries[due[0]] += 1
+        return due[0]
+
     async def _sweep(self) -> None:
+        # A point not reached in its wait (a step only some payments pass, or traffic
+        # still resuming after the last crash) is tried again, with twice the wait,
+        # before any point that already fired gets a second turn.
         loop, proc = asyncio.get_running_loop(), process.process_of(self.node)
-        step = 0
+        order, fired = list(self.names), set()
+        tries, waits = dict.fromkeys(self.names, 0), dict.fromkeys(self.names, self.wait)
         while not self._stopped:
-            name = self.names[step % len(self.names)]
-            step += 1
+            name = self._next(order, fired, tries)
             try:
                 await self.arm(self.node.name, name, "crash")
             except Exception:  # not ready (yet): make sure it runs, go on with the next point
@@ -321,15 +342,17 @@ class _Sweep:
                 continue
             if self._stopped:  # healed while arming: the heal disarms once this returns
                 return
-            deadline = loop.time() + self.wait
+            deadline = loop.time() + waits[name]
             while not self._stopped and proc.alive and loop.time() < deadline:
                 await asyncio.sleep(0.05)
             if proc.alive:  # not reached in time (or healed): disarm before the next point
+                waits[name] = min(waits[name] * 2, self.wait * 4)
                 try:
                     await self.arm(self.node.name, name, "off")
                 except Exception:
                     pass
                 continue
+            fired.add(name)
             self.crashes += 1
             await asyncio.sleep(self.down)
             if not self._stopped:

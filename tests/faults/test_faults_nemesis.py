@@ -153,7 +153,7 @@ def test_new_run_clears_what_a_killed_run_left(topology: Topology, toxiproxy_url
 
 
 @pytest.mark.parametrize("event,needle", [
-    (FaultEvent(0, 1, "earthquake", ("accounts-a",), {}), "valid faults: latency, bandwidth"),
+    (FaultEvent(0, 1, "earthquake", ("accounts-a",), {}), "valid faults: latency, slow-link, bandwidth"),
     (FaultEvent(0, 1, "kill", ("nobody",), {}), "unknown node 'nobody'; nodes: coordinator, accounts-a"),
     (FaultEvent(0, 1, "latency", ("nolink",), {}), "links: coordinator-echo, accounts-a-echo"),
     (FaultEvent(0, 1, "latency", ("accounts-a-echo",), {"latency_ms": -1}), "latency_ms must be >= 0"),

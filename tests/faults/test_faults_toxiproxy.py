@@ -110,7 +110,7 @@ def test_slow_close_and_toxicity_reach_the_server(server: ToxiproxyServer, link:
     ("latency", {"toxicity": 1.5}, "toxicity must be between 0 and 1"),
     ("latency", {"direction": "sideways"}, "both, upstream, downstream"),
     ("latency", {"latncy_ms": 5}, "valid: latency_ms, jitter_ms"),
-    ("jitter", {}, "valid faults: latency, bandwidth"),
+    ("jitter", {}, "valid faults: latency, slow-link, bandwidth"),
 ])
 def test_bad_params_name_the_valid_choices(fault: str, params: dict, needle: str) -> None:
     with pytest.raises(BadInput, match=needle):
