@@ -138,9 +138,14 @@ class Family:
         """The event's duration, given the bounds of the time scale drawn for it."""
         return rng.uniform(low, high)
 
-    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        """The nodes an event affects; two events touching one node never overlap."""
+    def acts_on(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        """The nodes an event acts on (their roles weigh its aims in a schedule)."""
         return set(targets)
+
+    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        """What an event holds: two events holding one thing never overlap, so each heal
+        undoes exactly its own fault. By default its nodes."""
+        return self.acts_on(topology, targets)
 
     # -- validation ------------------------------------------------------------
     def check(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ Windows are drawn on three scales: short (0.5-3 s), medium, and long, longer tha
 the target's own timeouts (an adapter declares them; else 15 s counts as long).
 Crash storms are a family of their own (faults.nodes.CrashStorm). From intensity
 0.3 three lanes place faults side by side, so faults on different nodes overlap, as
-in Jepsen's combined nemesis; faults that touch the same node never overlap. The
+in Jepsen's combined nemesis; faults on the same node never overlap, except that a
+toxic holds only its own link (Family.touches). The
 same inputs give a byte-identical schedule; the last fault heals by 85 % of the
 run, leaving a quiet tail.
 """
@@ -93,9 +94,9 @@ def _spread(fam: Family, aims: list[Aim], topology: Topology) -> list[Aim]:
 
 
 def _roles(fam: Family, topology: Topology, aim: Aim) -> set[str]:
-    """The roles of the nodes an aim touches (a link's targets are proxies: their nodes)."""
-    touched = fam.touches(topology, aim.targets)
-    return {n.role for n in topology.nodes if n.name in touched}
+    """The roles of the nodes an aim acts on (a link's targets are proxies: their nodes)."""
+    acted_on = fam.acts_on(topology, aim.targets)
+    return {n.role for n in topology.nodes if n.name in acted_on}
 
 
 def _role(fam: Family, topology: Topology, aim: Aim) -> str:

@@ -25,14 +25,16 @@ _COMMON = {"direction": "both", "toxicity": 1.0}
 
 
 class LinkFamily(Family):
-    """Targets are proxy names; the nodes touched are the links' own nodes."""
+    """Targets are proxy names; the nodes acted on are the links' own nodes. Each link
+    is aimed at once per cycle: the coordinator already has one link per service."""
 
     kind = LINK
+    role_weight: ClassVar[dict[str, int] | None] = {}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [Aim((p,)) for p in sorted(link.proxy for link in topology.links)]
 
-    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+    def acts_on(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
         return {link.node for link in topology.links if link.proxy in targets}
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
@@ -58,6 +60,12 @@ class ToxicFamily(LinkFamily):
     """A link fault made of one Toxiproxy toxic per stream; heals by removing them."""
 
     toxic: ClassVar[str]  # Toxiproxy's toxic type
+
+    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        """Only its own proxies: a toxic and a crash, pause or partition of the link's node
+        act on different things and heal independently, so they may overlap (a slow link
+        to a node that is also crashing, as in Jepsen's combined nemesis)."""
+        return {f"link:{p}" for p in targets}
 
     def attributes(self, p: dict[str, Any]) -> dict[str, Any]:
         """The toxic's attributes from the (checked) parameters."""

@@ -10,6 +10,7 @@ from faultkit import sleeper
 
 from harness.topology import Link, Topology
 from faults.catalog import BROKER, CATALOG
+from faults.link import ToxicFamily
 from faults.schedule import FAMILIES, FaultEvent, Schedule, generate
 from harness.errors import BadInput
 
@@ -36,23 +37,45 @@ def test_same_seed_gives_byte_identical_schedule_json(tmp_path: Path) -> None:
     assert len(json.loads(a.read_text())["events"]) >= 3
 
 
+def _overlapping(s: Schedule) -> list[tuple[FaultEvent, FaultEvent]]:
+    return [(e, f) for i, e in enumerate(s.events) for f in s.events[i + 1:]
+            if f.at < e.end and e.at < f.end]
+
+
+def _is_toxic(e: FaultEvent) -> bool:
+    return isinstance(CATALOG[e.fault], ToxicFamily)
+
+
 @pytest.mark.parametrize("seed", range(25))
 @pytest.mark.parametrize("intensity", [0.2, 0.5, 1.0])
 def test_faults_on_one_node_never_overlap_and_all_heal_early(tmp_path: Path, seed: int,
                                                             intensity: float) -> None:
+    """Except a toxic, which holds only its own proxy."""
     topo = _topology(tmp_path)
     s = generate(seed, families=ALL, duration=30, topology=topo, intensity=intensity)
     assert s.events and s.end <= 30 * 0.85 + 1e-6
     proxy_node = {link.proxy: link.node for link in topo.links}
-    for i, e in enumerate(s.events):
-        for f in s.events[i + 1:]:
-            if f.at >= e.end or e.at >= f.end:
-                continue
-            everything = {CATALOG[e.fault].kind, CATALOG[f.fault].kind} & {BROKER} or \
-                "partition-coordinator" in (e.fault, f.fault)
+    for e, f in _overlapping(s):
+        everything = {CATALOG[e.fault].kind, CATALOG[f.fault].kind} & {BROKER} or \
+            "partition-coordinator" in (e.fault, f.fault)
+        assert not everything, (e, f)
+        if _is_toxic(e) and _is_toxic(f):
+            assert not set(e.targets) & set(f.targets), (e, f)  # one proxy, one toxic fault
+        elif not (_is_toxic(e) or _is_toxic(f)):
             nodes_e = {proxy_node.get(t, t) for t in e.targets}
             nodes_f = {proxy_node.get(t, t) for t in f.targets}
-            assert not everything and not nodes_e & nodes_f, (e, f)
+            assert not nodes_e & nodes_f, (e, f)
+
+
+def test_a_toxic_may_overlap_a_process_fault_on_its_own_node(tmp_path: Path) -> None:
+    """A slow link to a node that is also crashing or paused: combined, as in Jepsen."""
+    topo = _topology(tmp_path)
+    proxy_node = {link.proxy: link.node for link in topo.links}
+    same_node = [(e, f) for seed in range(25)
+                 for e, f in _overlapping(generate(seed, families=ALL, duration=30, topology=topo))
+                 if _is_toxic(e) != _is_toxic(f) and CATALOG[(f if _is_toxic(e) else e).fault].kind == "node"
+                 and {proxy_node.get(t, t) for t in e.targets} & {proxy_node.get(t, t) for t in f.targets}]
+    assert len(same_node) >= 3, same_node
 
 
 def test_intensity_raises_the_share_of_time_under_fault(tmp_path: Path) -> None:
