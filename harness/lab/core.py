@@ -167,8 +167,9 @@ class Lab:
         self.ensure(service)
         name = f"{client}-{service}"
         with self._lock:
-            if name in self._links:
-                return self._links[name]
+            cached = self._links.get(name)
+            if cached is not None and self._exists(cached):
+                return cached
             ep = self.endpoint(service)
             upstream, fixed_listen = (ep.host, ep.port), None
             if service == "kafka":
@@ -198,13 +199,22 @@ class Lab:
         """A generic TCP proxy (e.g. to a coordinator's HTTP port); url http://127.0.0.1:LISTEN."""
         with self._lock:
             existing = self._links.get(name)
-            if existing is not None and existing.upstream == (upstream_host, upstream_port):
+            if existing is not None and existing.upstream == (upstream_host, upstream_port) \
+                    and self._exists(existing):
                 return existing
             listen = self._create_proxy(name, (upstream_host, upstream_port), None)
             link = ProxyLink(name, "http", name, f"http://{listen[0]}:{listen[1]}", listen,
                              (upstream_host, upstream_port))
             self._links[name] = link
             return link
+
+    def _exists(self, link: ProxyLink) -> bool:
+        """A cached link is good only while its proxy exists: a Toxiproxy that ensure()
+        started again comes back empty, and a proxy may be deleted behind the lab's back."""
+        try:
+            return self.toxiproxy.get(link.proxy) is not None
+        except InfraError:
+            return False
 
     def _create_proxy(self, name: str, upstream: tuple[str, int], listen_port: int | None) -> tuple[str, int]:
         up = f"{upstream[0]}:{upstream[1]}"

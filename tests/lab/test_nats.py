@@ -51,6 +51,17 @@ def test_round_trip_through_proxy(lab, nlink):
     assert round_trip(nlink.url) < 5
 
 
+def test_a_link_whose_proxy_vanished_is_made_again(lab, nlink):
+    """The lab caches links; one whose proxy was deleted behind its back (or lost with a
+    Toxiproxy started again) is created again by the next link(), not handed out stale."""
+    first = lab.link("nats", "test-vanish")
+    lab.toxiproxy.delete(first.proxy)
+    again = lab.link("nats", "test-vanish")
+    assert again.proxy == first.proxy
+    assert lab.toxiproxy.get(again.proxy) is not None
+    assert round_trip(again.url) < 5
+
+
 def test_latency_toxic_slows_round_trip(lab, nlink):
     with latency(lab, nlink.proxy, 300):
         slowed = round_trip(nlink.url)
