@@ -126,6 +126,13 @@ class SlowLink(ToxicFamily):
     weight = 4.0
     role_weight = {"coordinator": 4}
 
+    def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
+        """The links to a broker, where the protocol's messages and their timers are (all
+        links if none goes to a broker): a slow link for a side request only idles."""
+        brokers = {n.name for n in topology.by_role("broker")}
+        to_broker = sorted(link.proxy for link in topology.links if link.service in brokers)
+        return [Aim((p,)) for p in to_broker] or super().candidates(topology, failpoints)
+
     def draw(self, rng: random.Random) -> dict[str, Any]:
         ms = rng.choice([1000, 1500, 2000, 3000])
         return {**super().draw(rng), "latency_ms": ms, "jitter_ms": ms // 10}
