@@ -41,6 +41,11 @@ class Effect:
     def extra_state(self, db: sqlite3.Connection) -> dict[str, Any]:
         return {}
 
+    def applied(self, db: sqlite3.Connection) -> dict[str, int] | None:
+        """How many times each payment's effect is in the store, read from the effect
+        itself; None: only the protocol's own counter (txns.applied) can say."""
+        return None
+
 
 class Shard(Effect):
     """Account balances; prepare holds the debited funds, so no balance goes negative."""
@@ -109,6 +114,17 @@ class Ledger(Effect):
     def extra_state(self, db: sqlite3.Connection) -> dict[str, Any]:
         n, total = db.execute("SELECT COUNT(*), COALESCE(SUM(delta), 0) FROM journal").fetchone()
         return {"journal_entries": n, "journal_sum": total}
+
+    def applied(self, db: sqlite3.Connection) -> dict[str, int] | None:
+        """Complete double entries per payment, from the journal itself. An unbalanced
+        payment (a debit without its credit) never reads as applied once: fewer than
+        three entries count 0, more count half of them rounded up."""
+        out: dict[str, int] = {}
+        for pid, debits, credits in db.execute(
+                "SELECT payment, SUM(delta < 0), SUM(delta > 0) FROM journal GROUP BY payment"):
+            n = debits + credits
+            out[pid] = debits if debits == credits else 0 if n < 3 else (n + 1) // 2
+        return out
 
 
 class Notifications(Effect):

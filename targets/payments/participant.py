@@ -52,7 +52,9 @@ class Participant:
 
     def state(self) -> dict[str, Any]:
         rows = self.db.execute("SELECT id, state, applied FROM txns ORDER BY id").fetchall()
-        out: dict[str, Any] = {"txns": {r["id"]: {"state": r["state"], "applied": r["applied"]}
+        effect = self.effect.applied(self.db)  # what the store holds beats the counter, if it can tell
+        out: dict[str, Any] = {"txns": {r["id"]: {"state": r["state"], "applied": r["applied"] if effect is None
+                                                  else effect.get(r["id"], 0)}
                                         for r in rows}}
         out.update(self.effect.extra_state(self.db))
         return out

@@ -105,3 +105,22 @@ def test_self_test_and_docs_cover_every_mutant():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "reference-target.md").read_text()
     rows = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| ")}
     assert set(MUTANTS) <= rows, set(MUTANTS) - rows
+
+
+def test_the_ledger_reads_applied_from_its_journal_and_never_hides_a_half_entry(tmp_path: Path):
+    import sqlite3
+
+    from targets.payments.effects import Ledger
+
+    cfg = Config(name="ledger", http_port=0, broker_url="", data_dir=tmp_path, accounts={"a": 10, "b": 10})
+    ledger, db = Ledger(cfg), sqlite3.connect(":memory:")
+    db.executescript(Ledger.schema)
+
+    def pay(pid: str, part: int | None = None) -> None:
+        ledger.commit(db, {"id": pid, "source": "a", "dest": "b", "amount": 3}, part)
+
+    pay("once")
+    pay("twice"), pay("twice")
+    pay("half", 1)  # a crash between the debit and the credit
+    pay("one-and-a-half"), pay("one-and-a-half", 1)
+    assert ledger.applied(db) == {"once": 1, "twice": 2, "half": 0, "one-and-a-half": 2}
