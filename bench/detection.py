@@ -78,7 +78,7 @@ def main() -> int:
     finally:
         lab.down()
     print(f"\nmode {args.mode}, seeds {seeds.start}..{seeds.stop - 1}")
-    print(f"{'mutant':26}" + "".join(f"{t:>30}" for t in targets))
+    print(f"{'mutant':30}" + "".join(f"{t:>34}" for t in targets))
     for mutant in mutants:
         cells = []
         for target in targets:
@@ -95,7 +95,7 @@ def main() -> int:
                             break
                     cell += f" first@{spent:.0f}s"
             cells.append(cell)
-        print(f"{mutant:26}" + "".join(f"{c:>30}" for c in cells))
+        print(f"{mutant:30}" + "".join(f"{c:>34}" for c in cells))
     print("cells: detected/runs, median (max) seconds of chaos to the first offending operation"
           + ("; first@: wall seconds a campaign of these runs took to its first detection"
              if args.mode == "default" else ""))
