@@ -118,12 +118,10 @@ class SlowLink(ToxicFamily):
     slow link arrives after the timer that waits for it fired, so the window is always
     "long" (past the target's declared timeouts). Slow, not dead: at 3 s each way a
     client's own send timeout (a JetStream publish ack waits 5 s) fails every send and
-    the run sees only an outage, which link-down and timeout already give; and a client
-    that waits for each confirm before the next send (pika) queues every message behind
-    the slow round trip, so the low end matters as much as the high one."""
+    the run sees only an outage, which link-down and timeout already give."""
 
     name, toxic, default = "slow-link", "latency", True
-    description = ("latency of 0.5-2 s on one link for longer than the target's own timeouts: requests "
+    description = ("latency of 1-2 s on one link for longer than the target's own timeouts: requests "
                    "sent in the window arrive after the timers waiting for them fired (gray failure)")
     defaults = {"latency_ms": 2000, "jitter_ms": 200, **_COMMON}
     scales = ("long",)
@@ -138,7 +136,7 @@ class SlowLink(ToxicFamily):
         return [Aim((p,)) for p in to_broker] or super().candidates(topology, failpoints)
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
-        ms = rng.choice([500, 750, 1000, 1500, 2000])
+        ms = rng.choice([1000, 1250, 1500, 2000])
         return {**super().draw(rng), "latency_ms": ms, "jitter_ms": ms // 10}
 
     def attributes(self, p: dict[str, Any]) -> dict[str, Any]:
