@@ -112,7 +112,7 @@ class Latency(ToxicFamily):
 
 
 @register
-class SlowLink(ToxicFamily):
+class SlowLink(Latency):
     """Latency past the timers: jitter of a few hundred ms tests little in a 2PC system,
     whose bugs hide behind its timeouts (vote, reply, in-doubt). A message sent on a
     slow link arrives after the timer that waits for it fired, so the window is always
@@ -120,7 +120,7 @@ class SlowLink(ToxicFamily):
     client's own send timeout (a JetStream publish ack waits 5 s) fails every send and
     the run sees only an outage, which link-down and timeout already give."""
 
-    name, toxic, default = "slow-link", "latency", True
+    name = "slow-link"
     description = ("latency of 1-2 s on one link for longer than the target's own timeouts: requests "
                    "sent in the window arrive after the timers waiting for them fired (gray failure)")
     defaults = {"latency_ms": 2000, "jitter_ms": 200, **_COMMON}
@@ -136,11 +136,8 @@ class SlowLink(ToxicFamily):
         return [Aim((p,)) for p in to_broker] or super().candidates(topology, failpoints)
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
-        ms = rng.choice([1000, 1250, 1500, 2000])
-        return {**super().draw(rng), "latency_ms": ms, "jitter_ms": ms // 10}
-
-    def attributes(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"latency": int(p["latency_ms"]), "jitter": int(p["jitter_ms"])}
+        ms = rng.choice([1000, 1250, 1500, 2000])  # its own values, not Latency's draw
+        return {**ToxicFamily.draw(self, rng), "latency_ms": ms, "jitter_ms": ms // 10}
 
 
 @register
