@@ -16,8 +16,9 @@ run's own (ru_maxrss of the child, from wait4):
   shared machine's memory; past it, the row says so.
 
 Columns: wall seconds, CPU seconds (user + system, the process's own; on a busy
-machine wall >> CPU), peak RSS, events per wall second, and baseline / txchaos
-ratios. The load average is printed beside each row: numbers from a shared
+machine wall >> CPU), peak memory (the largest process's peak RSS, or the peak PSS
+of the process and its workers together, whichever is larger), events per wall
+second, and baseline / txchaos ratios. The load average is printed beside each row: numbers from a shared
 machine are comparable only at similar load. Targets (docs/checkers.md): 1M
 events + 500k payments in <= 3 s and <= 512 MiB; 10M in <= 45 s and <= 2 GiB.
 """
@@ -164,14 +165,16 @@ def _limit(gib: float) -> Any:
     return set_limit
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants (worker processes count)."""
+def _tree_pss_kib(pid: int) -> int:
+    """Memory of a process and all its descendants (worker processes count): the sum of
+    their proportional set sizes, so that pages a forked worker shares with its parent
+    count once (a sum of RSS counts them in both and overstates the tree)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS")), 0)
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
             for tid in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{tid}/children") as f:
                     todo += [int(c) for c in f.read().split()]
@@ -181,8 +184,9 @@ def _tree_rss_kib(pid: int) -> int:
 
 
 def measure(cmd: list[str], limit_gib: float | None = None) -> dict[str, Any]:
-    """Run `cmd`; wall seconds, CPU seconds (with its workers) and peak RSS: the larger of
-    the process's own peak and the peak sum over it and its workers (sampled every 20 ms)."""
+    """Run `cmd`; wall seconds, CPU seconds (with its workers) and peak memory: the larger
+    of the largest process's own peak RSS (from wait4) and the peak PSS of the process
+    and its workers together (sampled every 20 ms)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out:
@@ -193,7 +197,7 @@ def measure(cmd: list[str], limit_gib: float | None = None) -> dict[str, Any]:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
-            tree = max(tree, _tree_rss_kib(p.pid))
+            tree = max(tree, _tree_pss_kib(p.pid))
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         out.seek(0)

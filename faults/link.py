@@ -60,12 +60,17 @@ class ToxicFamily(LinkFamily):
     """A link fault made of one Toxiproxy toxic per stream; heals by removing them."""
 
     toxic: ClassVar[str]  # Toxiproxy's toxic type
+    cuts: ClassVar[bool] = True  # whether data stops getting through (else it is only slowed)
 
     def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        """Only its own proxies: a toxic and a crash, pause or partition of the link's node
-        act on different things and heal independently, so they may overlap (a slow link
-        to a node that is also crashing, as in Jepsen's combined nemesis)."""
-        return {f"link:{p}" for p in targets}
+        """A toxic that only slows holds only its own proxies: it and a crash, pause or
+        partition of the link's node act on different things and heal independently, so
+        they may overlap (a slow link to a node that is also crashing, as in Jepsen's
+        combined nemesis). One that cuts the link holds the node too: a node restarted
+        behind a dead link may be unable to start at all, and its restart would fail for
+        a reason the run itself made."""
+        links = {f"link:{p}" for p in targets}
+        return links | self.acts_on(topology, targets) if self.cuts else links
 
     def attributes(self, p: dict[str, Any]) -> dict[str, Any]:
         """The toxic's attributes from the (checked) parameters."""
@@ -99,6 +104,7 @@ class ToxicFamily(LinkFamily):
 @register
 class Latency(ToxicFamily):
     name, toxic, default = "latency", "latency", True
+    cuts = False
     description = ("adds latency_ms (+/- jitter_ms) to each stream of a link; 'both' delays requests "
                    "and replies, so the round trip grows by about twice latency_ms")
     defaults = {"latency_ms": 200, "jitter_ms": 50, **_COMMON}
@@ -142,7 +148,7 @@ class SlowLink(Latency):
 
 @register
 class Bandwidth(ToxicFamily):
-    name, toxic = "bandwidth", "bandwidth"
+    name, toxic, cuts = "bandwidth", "bandwidth", False
     description = "caps a link's throughput at rate_kbps (KB/s)"
     defaults = {"rate_kbps": 16, **_COMMON}
 
@@ -176,7 +182,7 @@ class Reset(ToxicFamily):
 
 @register
 class Slicer(ToxicFamily):
-    name, toxic = "slicer", "slicer"
+    name, toxic, cuts = "slicer", "slicer", False
     description = "cuts data into small packets of average_size +/- size_variation bytes, delay_us apart"
     defaults = {"average_size": 16, "size_variation": 8, "delay_us": 1000, **_COMMON}
 
@@ -197,7 +203,7 @@ class LimitData(ToxicFamily):
 
 @register
 class SlowClose(ToxicFamily):
-    name, toxic = "slow-close", "slow_close"
+    name, toxic, cuts = "slow-close", "slow_close", False
     description = "delays closing a connection by delay_ms"
     defaults = {"delay_ms": 2000, **_COMMON}
 

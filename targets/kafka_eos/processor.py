@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError
 
 from targets.kafka_eos.protocol import MUTANTS, Layout, decode, encode
 
@@ -127,9 +127,8 @@ class Processor:
         self.probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=f"{self.instance}-probe",
                                       isolation_level="read_uncommitted", enable_auto_commit=False,
                                       group_id=None, request_timeout_ms=10_000)
-        await self.consumer.start()
-        await tail.start()
-        await self.probe.start()
+        for client in (self.consumer, tail, self.probe):
+            await _start(client)
         tps = [TopicPartition(self.layout.account_topic, i) for i in range(len(self.layout.accounts))]
         tps += [TopicPartition(self.layout.results, i) for i in range(self.layout.request_partitions)]
         tail.assign(tps)
@@ -138,7 +137,7 @@ class Processor:
         if self.mutant == "early-result":
             self.plain = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                           client_id=f"{self.instance}-early")
-            await self.plain.start()
+            await _start(self.plain)
         self.consumer.subscribe([self.layout.requests], listener=_Listener(self))
         (self.data_dir / f"{self.instance}.ready").write_text(str(os.getpid()))
         log.info("%s started (mutant %s)", self.instance, self.mutant or "none")
@@ -358,6 +357,18 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %s", sorted(tp.partition for tp in assigned))
+
+
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Start a client, retrying while no broker answers, as Kafka's Java clients do: a
+    processor restarted while its link is down starts once the link is back, not never."""
+    while True:
+        try:
+            await client.start()
+            return
+        except KafkaConnectionError as e:
+            log.warning("no broker yet (%s); retrying in 1 s", e)
+            await asyncio.sleep(1.0)
 
 
 async def _close(producer: AIOKafkaProducer) -> None:
