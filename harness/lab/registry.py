@@ -56,7 +56,10 @@ def reap_stale_labs() -> list[str]:
     for d in LABS_DIR.iterdir():
         meta = _meta(d)
         if meta is None:
-            if time.time() - d.stat().st_mtime < 60:  # being created right now
+            try:
+                if time.time() - d.stat().st_mtime < 60:  # being created right now
+                    continue
+            except FileNotFoundError:  # another process reaped it meanwhile
                 continue
         elif meta.get("detached"):
             if Path(meta.get("state", "")).is_file():

@@ -107,3 +107,23 @@ def test_killed_session_is_reaped_by_next_lab(tmp_path):
         assert not Path(info["dir"]).exists()
     finally:
         fresh.down()
+
+
+def test_reaping_tolerates_a_lab_another_process_reaped_meanwhile(tmp_path: Path, monkeypatch) -> None:
+    """Two campaign workers start labs at once and both reap: a stale lab dir one of them
+    removes between the other's listing and its look at the dir is skipped, not an error."""
+    import shutil
+
+    stale = tmp_path / "target-1-dead"
+    (stale / "pids").mkdir(parents=True)
+    monkeypatch.setattr(registry, "LABS_DIR", tmp_path)
+    read = registry._meta
+
+    def meta_then_gone(d: Path) -> dict | None:
+        out = read(d)
+        shutil.rmtree(d)  # the other worker's reap, just now
+        return out
+
+    monkeypatch.setattr(registry, "_meta", meta_then_gone)
+    assert registry.reap_stale_labs() == []
+    assert not stale.exists()
