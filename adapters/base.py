@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.clock import Clock
 from harness.model import OpResult, Transfer
 from harness.procs import ManagedProcess
 from harness.topology import Link, Node, Topology
@@ -70,10 +71,12 @@ def client_url(service: str, host: str, port: int) -> str:
 class TargetContext:
     """What the harness hands an adapter to start a target.
 
-    `spawn` starts a managed process with its log and pid file preset; `link`
-    and `proxy` give a node its own Toxiproxy path. Everything spawned is
-    stopped by `close()` (the run calls it after `Adapter.stop`), and a
-    harness killed with SIGKILL leaves pid files that the next lab start reaps.
+    `spawn` starts a managed process with its log and pid file preset (and, when
+    `clocks` is set because the run may step clocks, on its own wall clock:
+    harness.clock); `link` and `proxy` give a node its own Toxiproxy path.
+    Everything spawned is stopped by `close()` (the run calls it after
+    `Adapter.stop`), and a harness killed with SIGKILL leaves pid files that the
+    next lab start reaps.
     """
 
     lab: Lab
@@ -83,6 +86,7 @@ class TargetContext:
     failpoints: Mapping[str, str] = field(default_factory=dict)  # node -> spec, armed at start
     seed: int = 0
     options: Mapping[str, str] = field(default_factory=dict)  # --target-opt key=value
+    clocks: bool = False  # spawn processes on their own wall clocks (clock faults)
     _spawned: list[ManagedProcess] = field(default_factory=list, repr=False)
     _pid_dir: Path | None = field(default=None, repr=False)
     _containers: Containers | None = field(default=None, repr=False)
@@ -131,10 +135,12 @@ class TargetContext:
         if any(p.name == name for p in self._spawned):
             raise ValueError(f"a process named {name!r} was already spawned")
         base = {k: v for k, v in os.environ.items() if not k.startswith("TXCHAOS_")}
+        clock = Clock(self.run_dir / "clocks" / f"{name}.clock") if self.clocks else None
         proc = ManagedProcess(name, list(argv), log_path=self.log_dir / f"{name}.log",
-                              env={**base, **(env or {})}, cwd=cwd, ready=ready,
-                              ready_timeout=ready_timeout, pid_dir=self.pid_dir,
+                              env={**base, **(env or {}), **(clock.env() if clock else {})}, cwd=cwd,
+                              ready=ready, ready_timeout=ready_timeout, pid_dir=self.pid_dir,
                               stop_timeout=stop_timeout)
+        proc.clock = clock
         self._spawned.append(proc)
         if start:
             proc.start()
@@ -175,6 +181,8 @@ class TargetContext:
             self._containers.close()
         for proc in reversed(self._spawned):
             proc.stop(timeout=5)
+            if proc.clock is not None:
+                proc.clock.close()
         if self._pid_dir is not None:
             shutil.rmtree(self._pid_dir.parent, ignore_errors=True)
             self._pid_dir = None

@@ -109,6 +109,8 @@ class Family:
     open_params: extra parameters pass through to the target unchecked.
     role_weight: how many times per cycle it aims at a node of each role (others once);
     None: the generator's default (the coordinator three times).
+    needs: what a run must prepare before the target starts for the family to apply
+    (faults.clock.CLOCK: nodes started on txchaos clocks).
     """
 
     name: ClassVar[str]
@@ -120,6 +122,7 @@ class Family:
     scales: ClassVar[tuple[str, ...]] = SCALES
     open_params: ClassVar[bool] = False
     role_weight: ClassVar[dict[str, int] | None] = None
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     # -- generation ------------------------------------------------------------
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:

@@ -40,7 +40,7 @@ _SCALE_ODDS = {"short": 0.6, "medium": 0.27, "long": 0.13}
 _ROLE_WEIGHT = {"coordinator": 3}  # in 2PC the coordinator is in every payment: aim at it 3x as often
 _DRY_RUNS = 16  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
-_PATIENCE = 2.0  # seconds the next aim in a family's line may wait for its busy node
+_PATIENCE = 3.0  # seconds the next aim in a family's line may wait for its busy node
 
 
 def time_scales(timeouts: Mapping[str, float] | None) -> dict[str, tuple[float, float]]:

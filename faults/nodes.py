@@ -376,8 +376,9 @@ class _Sweep:
 class FailpointDelay(_FailpointFamily):
     name, default, weight, scales = "failpoint-delay", True, 5.0, ("long",)
     action = "delay"
-    description = ("arms a delay of ms at the named failpoints of the node for armed_s seconds, "
-                   "each hit stalling with the given probability: payments stall at that step just "
+    description = ("arms a delay of ms at the named failpoints of the node for armed_s seconds: "
+                   "a payment stalls at one of them with the given probability, spread evenly "
+                   "over the points in the order listed (the order a payment passes them), just "
                    "past the target's own timeouts; the event lasts until they resume")
     defaults = {"names": None, "ms": 10000, "probability": 0.3, "armed_s": 3.0}
     # A stalled participant only delays its vote or ack (a vote timeout turns it into an
@@ -387,16 +388,25 @@ class FailpointDelay(_FailpointFamily):
     role_weight = {"coordinator": 8}
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
-        """One aim per (node, failpoint): with every point of a node armed at once, most
-        stalls land on the first step a payment passes, and the later steps (between
-        prepare and decision, where timeout handling goes wrong) are rarely stalled."""
-        return [Aim((node,), (("names", (fp,)),)) for node, points in self.nodes(topology, failpoints)
-                for fp in points]
+        """One aim per node, with all its points. Each client's payment stalls once and
+        holds the client past its timeout, so an event stalls only a handful of payments;
+        they are spread evenly over the steps (`stall_probabilities`), so the steps between
+        prepare and decision, where timeout handling goes wrong, get their share in every
+        event instead of in one event out of as many as the node has points."""
+        return [Aim((node,), (("names", tuple(points)),)) for node, points in self.nodes(topology, failpoints)]
 
     def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
         return self.check({"names": list(dict(aim.params)["names"]),
                            "probability": round(rng.uniform(0.3, 0.6), 2),
                            "armed_s": round(rng.uniform(*ARMED), 2)})
+
+    @staticmethod
+    def stall_probabilities(total: float, points: int) -> list[float]:
+        """Per-point probabilities, in the order a payment passes the points, such that a
+        payment stalls with probability `total`, at each point equally likely: the i-th
+        point stalls what the earlier ones let through, (total/k) / (1 - i*total/k)."""
+        share = total / points
+        return [share / (1 - i * share) for i in range(points)]
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
         """Each hit stalls for 0.8-1 x the low end of the long scale: just past the target's
@@ -416,10 +426,11 @@ class FailpointDelay(_FailpointFamily):
         assert reach.arm_failpoint is not None
         node, p = reach.node(plan.targets[0]), plan.params
         declared = offered_actions(node).get("delay", ())
-        extra = {"ms": int(p["ms"])}
-        if "probability" in declared:
-            extra["probability"] = float(p["probability"])
-        for name in _names(self.name, p):
+        names = _names(self.name, p)
+        for name, q in zip(names, self.stall_probabilities(float(p["probability"]), len(names))):
+            extra: dict[str, Any] = {"ms": int(p["ms"])}
+            if "probability" in declared:
+                extra["probability"] = round(q, 4)
             await reach.arm_failpoint(node.name, name, "delay", **extra)
 
         def disarm() -> None:

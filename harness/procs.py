@@ -22,6 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.clock import Clock
 
 __all__ = [
     "ManagedProcess",
@@ -101,6 +105,7 @@ class ManagedProcess:
         self.stop_timeout = stop_timeout
         self._popen: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.clock: Clock | None = None  # its own wall clock, when clock faults may step it
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:

@@ -126,6 +126,7 @@ def _run_dir(config: RunConfig, seed: int) -> Path:
 def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | None = None,
               progress: bool = False) -> RunResult:
     """One chaos run. `lab` is shared when given (pytest), else started and stopped here."""
+    from faults.clock import CLOCK
     from faults.nemesis import Nemesis
     from faults.schedule import Schedule, generate
     from harness.checkers import CheckOptions, check_all
@@ -174,11 +175,14 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         "notices": list(adapter_cls.notices),
     }
     try:
+        given = (config.schedule if config.schedule is not None else
+                 Schedule.load(config.schedule_file) if config.schedule_file else None)
         with phases("start target", target=config.target, mutant=config.mutant or "none"):
             lab.ensure(*adapter_cls.services)
             ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
                                 mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed,
-                                options=dict(config.target_options))
+                                options=dict(config.target_options),
+                                clocks=CLOCK in _needs(config.faults, given))
             try:
                 topology: Topology = adapter.start(ctx)
             except TxchaosError:
@@ -186,8 +190,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
             except Exception as e:  # the target's own failure to start is infrastructure
                 raise InfraError(f"target {config.target!r} failed to start: {e}") from e
         run_meta["versions"] = _versions(lab, adapter_cls.services)
-        schedule = (config.schedule if config.schedule is not None else
-                    Schedule.load(config.schedule_file) if config.schedule_file else
+        schedule = (given if given is not None else
                     Schedule(seed, []) if not config.faults else  # --faults none
                     generate(seed, families=config.faults, duration=config.duration,
                              topology=topology, intensity=config.intensity, timeouts=adapter_cls.timeouts,
@@ -237,6 +240,15 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     return RunResult(run_dir=run_dir, config=config, seed=seed, verdict=verdict,
                      command=run_meta["command"], counts=counts, phases=phases.done,
                      notices=tuple(adapter_cls.notices))
+
+
+def _needs(families: tuple[str, ...], given: Any) -> set[str]:
+    """What the run's fault families need prepared before the target starts (Family.needs);
+    `given`: the schedule given to the run, if any."""
+    from faults.catalog import CATALOG
+
+    names = {e.fault for e in given.events} if given is not None else set(families)
+    return set().union(*(CATALOG[n].needs for n in names if n in CATALOG))
 
 
 async def _live(adapter: Adapter, recorder: Any, nemesis: Any, schedule: Any, spec: Any,

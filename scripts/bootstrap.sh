@@ -23,7 +23,7 @@ mkdir -p "$CACHE/bin"
 # 1. Debian packages: the services, the tools the faults use, and the build tools
 #    (only the ones whose command is missing, so hand-installed tools are kept).
 want=()
-for pkg in rabbitmq-server nats-server docker.io chromium busybox-static iproute2 procps; do
+for pkg in rabbitmq-server nats-server docker.io chromium busybox-static iproute2 procps libfaketime; do
     installed "$pkg" || want+=("$pkg")
 done
 have java || want+=(openjdk-17-jre-headless)

@@ -72,6 +72,15 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
              ("atomicity", "client-agreement")),
     Exposure("timeout-as-abort", _delays("coordinator", "after-send-prepare", 9000), 26.0,
              ("client-agreement",)),
+    # payments wait in doubt while the coordinator is paused (3 s, under the 6 s in-doubt
+    # timeout); meanwhile the wall clock of a participant in every payment, then of a
+    # shard, steps 5 min forward: what each holds prepared now looks minutes old
+    Exposure("wall-clock-heuristic", Schedule(seed=None, events=[
+        FaultEvent(at=at, duration=3.0, fault=fault, targets=(node,), params=params)
+        for start, shard in ((2.0, "ledger"), (8.0, "accounts-a"))
+        for at, fault, node, params in ((start, "pause", "coordinator", {}),
+                                        (start + 1.0, "clock-jump", shard, {"seconds": 300}))]), 14.0,
+             ("atomicity", "client-agreement")),
     # no fault: concurrent payments from one account are enough, given time to drive balances low
     Exposure("no-funds-hold", Schedule(seed=None, events=[]), 30.0,
              ("no-negative",)),

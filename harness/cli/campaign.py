@@ -14,6 +14,7 @@ from typing import Any
 from harness.campaign import (CampaignSpec, RunRecord, campaign_exit_code, format_coverage,
                               format_runs, format_seconds, parse_duration, parse_shard,
                               write_campaign_json)
+from faults.catalog import parse_families
 from harness.errors import BadInput
 
 # One worker per core, at most two: on 2 cores two workers ran 1.6x the runs of one and a
@@ -68,7 +69,7 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
     if args.mutant:
         run["mutant"] = args.mutant
     if args.faults is not None:
-        run["faults"] = [f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none"]
+        run["faults"] = list(parse_families(args.faults))
     if args.duration is not None:
         run["duration"] = parse_duration(args.duration, "--duration")
     if args.clients is not None:

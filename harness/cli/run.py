@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from adapters.registry import parse_options
-from faults.catalog import DEFAULT_FAULTS
+from faults.catalog import DEFAULT_FAULTS, parse_families
 from faults.coverage import coverage_lines
 from faults.schedule import Schedule
 from harness.errors import BadInput, TxchaosError
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="an option of the target's adapter (repeatable); see docs/adapters.md")
     p.add_argument("--faults", default=",".join(DEFAULT_FAULTS),
                    help=f"comma-separated fault families (default {','.join(DEFAULT_FAULTS)}); "
-                        "see docs/faults.md; 'none' for a fault-free run")
+                        "see docs/faults.md; 'default' for the default mix (e.g. default,clock-jump), "
+                        "'none' for a fault-free run")
     p.add_argument("--schedule", type=Path, default=None, help="replay a schedule.json instead of generating one")
     p.add_argument("--duration", type=float, default=45.0, help="seconds of chaos (default 45)")
     p.add_argument("--seed", type=int, default=None, help="seed; a run without one picks one and prints it")
@@ -89,7 +90,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.schedule is not None and not args.schedule.is_file():
         raise BadInput(f"--schedule {args.schedule}: no such file")
     shape(args.workload)  # BadInput listing the valid workloads
-    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none")
+    faults = parse_families(args.faults)
     lab = args.lab if args.lab in ("local", "external") else str(Path(args.lab).resolve())
     return RunConfig(target=args.target, mutant=args.mutant, target_options=parse_options(args.target_opt), faults=faults, duration=args.duration,
                      seed=args.seed, out=args.out.resolve() if args.out else None,

@@ -46,6 +46,9 @@ class Hooks:
     """Apply a redelivered COMMIT again instead of only repeating the reply."""
     heuristic_outcome: Literal["commit", "abort"] | None = None
     """When in doubt past the timeout, decide alone (an XA heuristic outcome) instead of asking."""
+    wall_clock_heuristic_s: float | None = None
+    """Abort alone a payment prepared longer ago than this by the wall clock (a heuristic
+    timeout far beyond any fault window, measured on a clock that can step)."""
     abort_prepared_on_restart: bool = False
     """On restart, roll back every prepared payment as if it were an orphan."""
     split_local_apply: bool = False
@@ -123,6 +126,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "a timeout reported as a failure: the outcome is unknown, the payment may still commit "
            "(Jepsen issue 596; Kleppmann, DDIA ch. 8)",
            {"reply_aborted_on_timeout": True}),
+    Mutant("wall-clock-heuristic", "participant aborts on its own a payment prepared more than "
+           "120 s ago by the wall clock",
+           "a timeout measured on the wall clock instead of a monotonic one: a heuristic timeout "
+           "of minutes never fires under crashes, but an NTP step forward makes every payment in "
+           "doubt look minutes old (Kleppmann, DDIA ch. 8, unreliable clocks)",
+           {"wall_clock_heuristic_s": 120.0}),
     Mutant("no-funds-hold", "shard checks the balance at PREPARE but holds nothing until the commit",
            "check-then-act: a yes vote that reserves nothing, so concurrent payments double-spend "
            "(write skew; Berenson et al., A Critique of ANSI SQL Isolation Levels)",

@@ -207,6 +207,12 @@ class Participant:
     async def _resolve_in_doubt(self) -> None:
         now = time.time()
         t = self.cfg.indoubt_timeout
+        if self.hooks.wall_clock_heuristic_s is not None:
+            for r in self.db.execute("SELECT id FROM txns WHERE state = 'prepared' AND since < ?",
+                                     (now - self.hooks.wall_clock_heuristic_s,)).fetchall():
+                log.warning("%s prepared %.0fs ago by the wall clock: aborting on my own", r["id"],
+                            self.hooks.wall_clock_heuristic_s)
+                self._abort(r["id"])
         rows = self.db.execute("SELECT id FROM txns WHERE state = 'prepared' AND since < ? AND asked < ?",
                                (now - t, now - t)).fetchall()
         for r in rows:

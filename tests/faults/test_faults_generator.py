@@ -64,15 +64,17 @@ def test_a_few_seeds_cover_every_family_on_every_target(tmp_path: Path) -> None:
         seeds += 1
     print(f"{len(wanted)} aims covered by seeds 0..{seeds - 1}")
     assert not wanted - seen, sorted(wanted - seen)
-    assert seeds <= 40  # 39 here: most pairs come in the first 15 seeds, the rarest families last
+    assert seeds <= 40  # 35 here: most pairs come in the first 15 seeds, the rarest families last
 
 
 def test_consecutive_seeds_continue_where_the_previous_stopped(tmp_path: Path) -> None:
     topo = _topology(tmp_path)
-    # the coordinator is meant to recur in every run (spread over each cycle): the rest moves on
-    runs = [{_aim(e) for e in _default(seed, topo).events if e.targets != ("coordinator",)}
-            for seed in range(6)]
-    assert all(len(a & b) <= len(a) // 2 for a, b in zip(runs, runs[1:]))
+    # the coordinator and its links are meant to recur in every run (spread over each
+    # cycle): the rest moves on
+    runs = [{_aim(e) for e in _default(seed, topo).events
+             if not any(t.startswith("coordinator") for t in e.targets)} for seed in range(10)]
+    shared = sum(len(a & b) for a, b in zip(runs, runs[1:]))
+    assert shared * 4 <= sum(len(a) for a in runs[:-1]), shared  # 8 of 51 here
     crashed = {(node, name) for seed in range(8) for e in _default(seed, topo).events
                for node in e.targets for name in _crash_points(e)}
     assert len(crashed) >= 11  # of 2 x 2 + 3 x 3 = 13 (node, failpoint) pairs
@@ -199,9 +201,12 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
     # other faults, half the stalls reach it (a fifth with the default role weight)
     on_coordinator = sum(e.targets == ("coordinator",) for e in delays)
     assert on_coordinator * 2 >= len(delays)
-    # one step per event, and over ten runs the coordinator is stalled at each of its steps
-    assert all(len(e.params["names"]) == 1 for e in delays)
-    assert {e.params["names"][0] for e in delays if e.targets == ("coordinator",)} == set(COORD_POINTS)
+    # each event spreads its stalls over all of a node's steps (in the order a payment
+    # passes them), and most runs stall the coordinator
+    for e in delays:
+        assert e.params["names"] == list(COORD_POINTS if e.targets == ("coordinator",) else PART_POINTS)
+    assert sum(any(e.fault == "failpoint-delay" and e.targets == ("coordinator",)
+                   for e in _default(seed, topo).events) for seed in range(10)) >= 6
     crash_only = _topology(tmp_path / "crash", actions={"crash": []})
     plain = [e for seed in range(10) for e in _default(seed, crash_only).events]
     assert not [e for e in plain if e.fault == "failpoint-delay"]
