@@ -39,7 +39,7 @@ def test_shrink_keeps_the_violation_with_a_schedule_no_larger(tmp_path: Path) ->
     run = violated_run(tmp_path)
     out = tmp_path / "shrunk"
     results = tmp_path / "allure-results"
-    done = txchaos("shrink", str(run), "--reruns", "1", "--budget", "60s", "--out", str(out),
+    done = txchaos("shrink", str(run), "--reruns", "1", "--budget", "30s", "--out", str(out),
                    "--alluredir", str(results))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "original" in done.stdout and "minimal" in done.stdout
