@@ -23,13 +23,14 @@ mkdir -p "$CACHE/bin"
 # 1. Debian packages: the services, the tools the faults use, and the build tools
 #    (only the ones whose command is missing, so hand-installed tools are kept).
 want=()
-for pkg in rabbitmq-server nats-server docker.io chromium busybox-static iproute2 procps libfaketime; do
+for pkg in rabbitmq-server nats-server docker.io chromium busybox-static iproute2 procps; do
     installed "$pkg" || want+=("$pkg")
 done
 have java || want+=(openjdk-17-jre-headless)
 have mvn || want+=(maven)
 have npm || want+=(npm)
 have go || want+=(golang-go)
+have gcc || want+=(gcc libc6-dev)
 [ -x "$REPO/.venv/bin/python" ] || "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || want+=(python3-venv)
 if [ ${#want[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "need root to install Debian packages: ${want[*]}"
@@ -100,3 +101,8 @@ fi
 #    sources changed (the module proxy serves its one dependency, amqp091-go).
 have go || die "go not found; install Go 1.22 or newer (https://go.dev/dl) and re-run"
 "$REPO/examples/go-payments/build.sh" "$CACHE/bin"
+
+# 7. The clock shim of the clock faults (faults/clockshim.c): compiled into .cache/lib once
+#    per source version (harness.clock builds it on first use too).
+"$REPO/.venv/bin/python" -c "from harness.clock import shim_path; shim_path()" \
+    || die "could not build the clock shim (faults/clockshim.c) with gcc"
