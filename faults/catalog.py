@@ -3,8 +3,8 @@
 Each family is one `faults.family.Family` subclass registered where it is defined
 (link faults in `faults.link`, partitions in `faults.partition`, process faults in
 `faults.nodes`, clock faults in `faults.clock`, container faults in `faults.docker`).
-Importing this module loads them all. The schedule generator, the Nemesis, `txchaos run` and the docs read
-the families from here, so they agree on what each name means.
+Importing this module loads them all. The schedule generator, the Nemesis, `txchaos
+run` and the docs read the families from here, so they agree on what each name means.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ class ClockFamily(NodeFamily):
 
     needs = frozenset({CLOCK})
     scales = ("medium", "long")
+    param: ClassVar[str]  # the one parameter
+    choices: ClassVar[tuple[float, ...]]  # the values a generated event draws from
+    rule: ClassVar[str]  # what a valid value is, for the error message
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [a for a in super().candidates(topology, failpoints)
@@ -48,10 +51,6 @@ class ClockFamily(NodeFamily):
                 raise BadInput(f"{self.name}: node {t!r} does not run on a txchaos clock; nodes "
                                f"that do: {', '.join(on) or 'none (the adapter spawns none)'}")
         return planned
-
-    param: ClassVar[str]  # the one parameter
-    choices: ClassVar[tuple[float, ...]]  # the values a generated event draws from
-    rule: ClassVar[str]  # what a valid value is, for the error message
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
         return {self.param: rng.choice(self.choices)}

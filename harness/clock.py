@@ -79,22 +79,22 @@ class Clock:
         struct.pack_into("<qdq", self._map, 8, offset_ns, rate, anchor_ns)
         struct.pack_into("<Q", self._map, 0, seq + 2)
 
-    def offset_s(self, at_ns: int | None = None) -> float:
-        """How far the node's wall clock is from the true one now, in seconds."""
+    def _offset_ns(self, now: int) -> tuple[int, float]:
+        """The clock's offset from true time at `now` (ns), and its rate."""
         _, offset, rate, anchor = self._read()
-        now = time.time_ns() if at_ns is None else at_ns
-        return (offset + (rate - 1.0) * (now - anchor)) / 1e9
+        return int(offset + (rate - 1.0) * (now - anchor)), rate
 
-    @property
-    def rate(self) -> float:
-        return self._read()[2]
+    def offset_s(self) -> float:
+        """How far the node's wall clock is from the true one now, in seconds."""
+        return self._offset_ns(time.time_ns())[0] / 1e9
 
     # -- faults ---------------------------------------------------------------
     def jump(self, seconds: float) -> None:
         """Step the clock by `seconds` (backward if negative), keeping its rate."""
         with self._lock:
             now = time.time_ns()
-            self._write(int(self.offset_s(now) * 1e9 + seconds * 1e9), self.rate, now)
+            offset, rate = self._offset_ns(now)
+            self._write(offset + int(seconds * 1e9), rate, now)
 
     def skew(self, rate: float) -> None:
         """Run the clock at `rate` times true speed from now on, without a step."""
@@ -102,7 +102,7 @@ class Clock:
             raise ValueError(f"a clock rate must be > 0, got {rate!r}")
         with self._lock:
             now = time.time_ns()
-            self._write(int(self.offset_s(now) * 1e9), float(rate), now)
+            self._write(self._offset_ns(now)[0], float(rate), now)
 
     def reset(self) -> None:
         """The true time again."""

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from faults.catalog import parse_families
 from harness.campaign import (CampaignSpec, RunRecord, campaign_exit_code, format_coverage,
                               format_runs, format_seconds, parse_duration, parse_shard,
                               write_campaign_json)
-from faults.catalog import parse_families
 from harness.errors import BadInput
 
 # One worker per core, at most two: on 2 cores two workers ran 1.6x the runs of one and a
