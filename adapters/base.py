@@ -38,6 +38,7 @@ from harness.topology import Link, Node, Topology
 
 if TYPE_CHECKING:
     from adapters.containers import Containers
+    from harness.disk import LazyDisk
     from harness.lab import Lab
 
 __all__ = ["Adapter", "CAPABILITIES", "Link", "Node", "TargetContext", "Topology", "TargetError",
@@ -73,7 +74,9 @@ class TargetContext:
 
     `spawn` starts a managed process with its log and pid file preset (and, when
     `clocks` is set because the run may step clocks, on its own wall clock:
-    harness.clock); `link` and `proxy` give a node its own Toxiproxy path.
+    harness.clock); `data_dir` gives a node its durable directory (when `disks` is
+    set because the run may cut power, on a lazy disk: harness.disk); `link` and
+    `proxy` give a node its own Toxiproxy path.
     Everything spawned is stopped by `close()` (the run calls it after
     `Adapter.stop`), and a harness killed with SIGKILL leaves pid files that the
     next lab start reaps.
@@ -87,9 +90,11 @@ class TargetContext:
     seed: int = 0
     options: Mapping[str, str] = field(default_factory=dict)  # --target-opt key=value
     clocks: bool = False  # spawn processes on their own wall clocks (clock faults)
+    disks: bool = False  # put data dirs on lazy disks (power-loss faults)
     _spawned: list[ManagedProcess] = field(default_factory=list, repr=False)
     _pid_dir: Path | None = field(default=None, repr=False)
     _containers: Containers | None = field(default=None, repr=False)
+    _disks: dict[str, LazyDisk] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -99,8 +104,17 @@ class TargetContext:
         return self.run_dir / "logs"
 
     def data_dir(self, name: str) -> Path:
-        """A node's own durable directory (kept across its restarts), created."""
+        """A node's own durable directory (kept across its restarts), created. With
+        `disks`, it is a lazy disk that power-loss faults cut for the process `name`
+        (the part of the contract that makes a node's fsyncs testable)."""
         path = self.run_dir / "target-data" / name
+        if self.disks and name not in self._disks:
+            from harness.disk import LazyDisk
+
+            self._disks[name] = disk = LazyDisk(path, self.run_dir / "target-data" / ".backing" / name)
+            for proc in self._spawned:
+                if proc.name == name:
+                    proc.disk = disk
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -141,6 +155,7 @@ class TargetContext:
                               ready=ready, ready_timeout=ready_timeout, pid_dir=self.pid_dir,
                               stop_timeout=stop_timeout)
         proc.clock = clock
+        proc.disk = self._disks.get(name)
         self._spawned.append(proc)
         if start:
             proc.start()
@@ -183,6 +198,9 @@ class TargetContext:
             proc.stop(timeout=5)
             if proc.clock is not None:
                 proc.clock.close()
+        for disk in self._disks.values():
+            disk.close()
+        self._disks.clear()
         if self._pid_dir is not None:
             shutil.rmtree(self._pid_dir.parent, ignore_errors=True)
             self._pid_dir = None

@@ -96,7 +96,6 @@ class ReferenceAdapter(HttpClient, Adapter):
             "TXCHAOS_ACCOUNTS": json.dumps(self.accounts),
             "TXCHAOS_SHARDS": ",".join(SHARDS),
             "TXCHAOS_NAMESPACE": self.namespace,
-            "TXCHAOS_DATA_DIR": str(ctx.run_dir / "target-data"),
             "TXCHAOS_TEST_MODE": "1",
             "TXCHAOS_SHARD_URLS": ",".join(shard_urls),
             "PYTHONUNBUFFERED": "1",
@@ -109,6 +108,7 @@ class ReferenceAdapter(HttpClient, Adapter):
                 link = ctx.link(self.broker, name)
                 links.append(link)
                 env = {**base_env, "TXCHAOS_BROKER_URL": _transport_url(self.broker, link.url),
+                       "TXCHAOS_DATA_DIR": str(ctx.data_dir(name)),
                        "TXCHAOS_FAILPOINTS": ctx.failpoints.get(name, "")}
                 url = self.urls[name]
                 self.procs[name] = proc = ctx.spawn(

@@ -16,6 +16,7 @@ import faults.docker  # noqa: F401  (registers the container families)
 import faults.link  # noqa: F401  (registers the link families)
 import faults.nodes  # noqa: F401  (registers the process, broker and failpoint families)
 import faults.partition  # noqa: F401  (registers the partition families)
+import faults.power  # noqa: F401  (registers the power-loss families)
 from faults.family import BROKER, CONTAINER, LINK, NODE, PARTITION, REGISTRY, Family
 from faults.link import DIRECTIONS
 from harness.errors import BadInput

@@ -24,7 +24,7 @@ from harness.errors import BadInput
 from harness.topology import Node, Topology
 
 __all__ = ["NodeFamily", "BrokerFamily", "CrashStorm", "Failpoint", "FailpointSweep", "FailpointDelay",
-           "offered_actions", "ACTIONS_META"]
+           "offered_actions", "node_failpoints", "ACTIONS_META"]
 
 
 class NodeFamily(Family):
@@ -183,7 +183,7 @@ def offered_actions(node: Node) -> dict[str, tuple[str, ...]]:
     return {str(a): tuple(p) for a, p in dict(declared).items()}
 
 
-def _points(topology: Topology, node: str, failpoints: Sequence[str]) -> list[str]:
+def node_failpoints(topology: Topology, node: str, failpoints: Sequence[str]) -> list[str]:
     """The failpoints `node` accepts: `failpoints`, narrowed by its `meta["failpoints"]`."""
     own = topology.node(node).meta.get("failpoints")
     return [fp for fp in failpoints if own is None or fp in own]
@@ -207,7 +207,7 @@ class _FailpointFamily(NodeFamily):
         out = []
         for aim in super().candidates(topology):
             node = aim.targets[0]
-            points = _points(topology, node, failpoints)
+            points = node_failpoints(topology, node, failpoints)
             if points and self.action in offered_actions(topology.node(node)):
                 out.append((node, points))
         return out

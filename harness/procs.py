@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.clock import Clock
+    from harness.disk import LazyDisk
 
 __all__ = [
     "ManagedProcess",
@@ -106,6 +107,7 @@ class ManagedProcess:
         self._popen: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.clock: Clock | None = None  # its own wall clock, when clock faults may step it
+        self.disk: LazyDisk | None = None  # its data dir's lazy disk, when power-loss may cut it
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:

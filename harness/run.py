@@ -127,6 +127,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
               progress: bool = False) -> RunResult:
     """One chaos run. `lab` is shared when given (pytest), else started and stopped here."""
     from faults.clock import CLOCK
+    from faults.power import DISK
     from faults.nemesis import Nemesis
     from faults.schedule import Schedule, generate
     from harness.checkers import CheckOptions, check_all
@@ -179,10 +180,11 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
                  Schedule.load(config.schedule_file) if config.schedule_file else None)
         with phases("start target", target=config.target, mutant=config.mutant or "none"):
             lab.ensure(*adapter_cls.services)
+            needs = _needs(config.faults, given)
             ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
                                 mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed,
                                 options=dict(config.target_options),
-                                clocks=CLOCK in _needs(config.faults, given))
+                                clocks=CLOCK in needs, disks=DISK in needs)
             try:
                 topology: Topology = adapter.start(ctx)
             except TxchaosError:

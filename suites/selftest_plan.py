@@ -29,6 +29,16 @@ def _on_participants(failpoint: str, *, every: float = 3.0) -> Schedule:
     return crash_at([(node, failpoint) for node in nodes], every=every)
 
 
+def _power_cuts(nodes: tuple[str, ...], *, failpoint: str | None = None, start: float = 3.0,
+                every: float = 5.0) -> Schedule:
+    """Cut the power of each of `nodes` in turn (at once, or when it reaches `failpoint`),
+    `every` seconds apart; each stays down until 1.5 s after the event starts."""
+    params = {"failpoint": failpoint} if failpoint else {}
+    return Schedule(seed=None, events=[FaultEvent(at=start + i * every, duration=1.5, fault="power-loss",
+                                                  targets=(node,), params=params)
+                                       for i, node in enumerate(nodes)])
+
+
 def _delays(node: str, failpoint: str, ms: int, *, times: int = 2, every: float = 12.0,
             start: float = 1.0, armed: float = 3.0, probability: float = 0.3) -> Schedule:
     """Stall payments at `failpoint` on `node` by `ms`, each hit with `probability`, for
@@ -81,6 +91,14 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
         for at, fault, node, params in ((start, "pause", "coordinator", {}),
                                         (start + 1.0, "clock-jump", shard, {"seconds": 300}))]), 14.0,
              ("atomicity", "client-agreement")),
+    # a power cut drops what the store never fsynced: a decision already told to the client
+    # and one participant, or the prepared records and effects (a kill -9 or a failpoint
+    # crash of the same nodes at the same steps passes: tests/target/test_power.py)
+    Exposure("decision-unsynced", _power_cuts(("coordinator", "coordinator"),
+                                              failpoint="after-send-first-decision"), 14.0,
+             ("atomicity", "client-agreement")),
+    Exposure("store-sync-off", _power_cuts(("accounts-a", "ledger")), 14.0,
+             ("atomicity", "client-agreement", "exactly-once", "conservation")),
     # no fault: concurrent payments from one account are enough, given time to drive balances low
     Exposure("no-funds-hold", Schedule(seed=None, events=[]), 30.0,
              ("no-negative",)),

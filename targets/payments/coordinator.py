@@ -43,7 +43,7 @@ STATUS = {"commit": "committed", "abort": "aborted"}
 class Coordinator:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.db = open_db(cfg.db_path, SCHEMA)
+        self.db = open_db(cfg.db_path, SCHEMA, synced=not cfg.hooks.coordinator_sync_off)
         self.transport = service.transport_for(cfg)
         self.failpoints = Failpoints(COORDINATOR_POINTS)
         self.hooks = cfg.hooks

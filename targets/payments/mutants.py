@@ -37,7 +37,12 @@ class Hooks:
     """Answer a status query about a payment still collecting votes with "abort"."""
     reply_aborted_on_timeout: bool = False
     """Answer the client "aborted" when no decision came within the reply timeout."""
+    coordinator_sync_off: bool = False
+    """Open the protocol log with SQLite synchronous=OFF: a decision is written, replied and
+    sent, but never fsynced."""
     # -- participant --------------------------------------------------------------
+    participant_sync_off: bool = False
+    """Open the store with SQLite synchronous=OFF: prepared records and effects are never fsynced."""
     vote_before_persisting: bool = False
     """Vote yes first, write the prepared record afterwards."""
     ack_before_applying: bool = False
@@ -132,6 +137,17 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "of minutes never fires under crashes, but an NTP step forward makes every payment in "
            "doubt look minutes old (Kleppmann, DDIA ch. 8, unreliable clocks)",
            {"wall_clock_heuristic_s": 120.0}),
+    Mutant("decision-unsynced", "coordinator writes its decisions without fsync (SQLite "
+           "synchronous=OFF) and replies and sends them at once",
+           "a commit point that is only in the page cache: a kill -9 never shows it, a power cut "
+           "loses decisions participants already applied (Pillai et al., OSDI 2014: "
+           "all file systems are not created equal)",
+           {"coordinator_sync_off": True}),
+    Mutant("store-sync-off", "participants open their stores with SQLite synchronous=OFF",
+           "durability traded for speed: a yes vote and an applied effect that a power cut takes "
+           "back (SQLite docs: with synchronous=OFF, a power loss can lose or corrupt the database; "
+           "Jepsen, NATS 2.12.1, 2025: acknowledged writes lost to a power cut)",
+           {"participant_sync_off": True}),
     Mutant("no-funds-hold", "shard checks the balance at PREPARE but holds nothing until the commit",
            "check-then-act: a yes vote that reserves nothing, so concurrent payments double-spend "
            "(write skew; Berenson et al., A Critique of ANSI SQL Isolation Levels)",

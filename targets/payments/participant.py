@@ -38,7 +38,8 @@ class Participant:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.effect = effect_for(cfg)
-        self.db = open_db(cfg.db_path, SCHEMA + self.effect.schema)
+        self.db = open_db(cfg.db_path, SCHEMA + self.effect.schema,
+                          synced=not cfg.hooks.participant_sync_off)
         with tx(self.db):
             self.effect.init(self.db)
         self.transport = service.transport_for(cfg)
