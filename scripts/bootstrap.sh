@@ -23,7 +23,7 @@ mkdir -p "$CACHE/bin"
 # 1. Debian packages: the services, the tools the faults use, and the build tools
 #    (only the ones whose command is missing, so hand-installed tools are kept).
 want=()
-for pkg in rabbitmq-server nats-server docker.io chromium busybox-static iproute2 procps; do
+for pkg in rabbitmq-server nats-server docker.io chromium busybox-static iproute2 procps fuse3; do
     installed "$pkg" || want+=("$pkg")
 done
 have java || want+=(openjdk-17-jre-headless)
@@ -106,3 +106,8 @@ have go || die "go not found; install Go 1.22 or newer (https://go.dev/dl) and r
 #    per source version (harness.clock builds it on first use too).
 "$REPO/.venv/bin/python" -c "from harness.clock import shim_path; shim_path()" \
     || die "could not build the clock shim (faults/clockshim.c) with gcc"
+
+# 8. The lazy filesystem of the power-loss faults (faults/lazyfs, Go and FUSE): built into
+#    .cache/bin once per source version (harness.disk builds it on first use too).
+"$REPO/.venv/bin/python" -c "from harness.disk import lazyfs_path; lazyfs_path()" \
+    || die "could not build txchaos-lazyfs (faults/lazyfs) with go"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import procs
+from harness.disk import reap_stale_mounts
 from harness.errors import BadInput, InfraError
 from harness.lab import probes, registry
 from harness.lab.config import ENV, KEYS, host_port, load_external
@@ -86,6 +87,7 @@ class Lab:
             if self._lab_dir is None:
                 self.root.mkdir(parents=True, exist_ok=True)
                 registry.reap_stale_labs()
+                reap_stale_mounts()  # lazy disks of a harness killed mid-run
                 self._lab_dir = registry.register(self.lab_id, self.root)
             missing = [s for s in wanted if not self._running(s)]
             for s in missing:

@@ -1,4 +1,5 @@
-"""Ctrl-C in the middle of a chaos run heals every fault and stops every process."""
+"""Ctrl-C in the middle of a chaos run heals every fault, stops every process and
+unmounts every lazy disk (power-loss faults)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+from harness.disk import mounted
+
+
+def _mounts_under(root: Path) -> list[Path]:
+    return [m for _, m in mounted() if m.is_relative_to(root)]
+
 
 def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path, processes_mentioning) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--target", "nats",
-                             "--faults", "pause", "--intensity", "1", "--duration", "60",
+                             "--faults", "pause,power-loss", "--intensity", "1", "--duration", "60",
                              "--seed", "5", "--out", str(out), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -29,11 +36,13 @@ def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path, processes_mentioning) 
         raise AssertionError("no fault started within 90 s")
     paused = [line for line in history.read_text().splitlines() if '"nemesis"' in line]
     assert '"start"' in paused[-1]  # interrupted while a fault is in force
+    assert _mounts_under(out), "the run's data dirs are not on lazy disks"
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr
     assert "interrupted" in stderr
+    assert _mounts_under(out) == []
     leftovers = processes_mentioning(str(out))
     assert leftovers == [], leftovers
     assert not list((out / "pids").glob("*.pid")) if (out / "pids").is_dir() else True

@@ -34,18 +34,20 @@ Started = tuple[ReferenceAdapter, Topology]
 @pytest.fixture
 def start_target(broker: str, lab: Any, tmp_path: Path) -> Iterator[Callable[..., Started]]:
     """Start the reference target on `broker`; everything it started is stopped afterwards."""
-    started: list[ReferenceAdapter] = []
+    started: list[tuple[ReferenceAdapter, TargetContext]] = []
 
     def start(*, mutant: str | None = None, failpoints: dict[str, str] | None = None,
-              accounts: dict[str, int] | None = None, settings: dict[str, str] | None = None) -> Started:
+              accounts: dict[str, int] | None = None, settings: dict[str, str] | None = None,
+              disks: bool = False) -> Started:
         adapter = ADAPTERS[broker](settings={**FAST, **(settings or {})})
-        started.append(adapter)
-        ctx = TargetContext(lab=lab, run_dir=tmp_path / f"run{len(started)}", accounts=accounts or ACCOUNTS,
-                            mutant=mutant, failpoints=failpoints or {})
+        ctx = TargetContext(lab=lab, run_dir=tmp_path / f"run{len(started) + 1}", accounts=accounts or ACCOUNTS,
+                            mutant=mutant, failpoints=failpoints or {}, disks=disks)
+        started.append((adapter, ctx))
         return adapter, adapter.start(ctx)
 
     yield start
-    for adapter in started:
+    for adapter, ctx in started:
         adapter.stop()
         asyncio.run(adapter.aclose())
+        ctx.close()
 

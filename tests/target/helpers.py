@@ -85,8 +85,9 @@ def transfer(adapter: ReferenceAdapter, pid: str, source: str, dest: str, amount
 
 
 def crash_at(adapter: ReferenceAdapter, node: str, point: str, pid: str, source: str, dest: str,
-             amount: int, *, down_for: float = 0.0) -> Any:
-    """Arm a crash at `point` on `node`, pay, wait for the crash, restart the node.
+             amount: int, *, down_for: float = 0.0, power_cut: bool = False) -> Any:
+    """Arm a crash at `point` on `node`, pay, wait for the crash, restart the node
+    (with `power_cut`, after its data dir lost every write it had not fsynced).
 
     Returns the client's OpResult. Fails the test if the node did not crash.
     """
@@ -104,6 +105,9 @@ def crash_at(adapter: ReferenceAdapter, node: str, point: str, pid: str, source:
     while proc.alive and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not proc.alive, f"{node} did not crash at {point}"
+    if power_cut:
+        assert proc.disk is not None, f"{node} has no lazy disk: start the target with disks=True"
+        proc.disk.drop()
     time.sleep(down_for)
     proc.start()
     return result
