@@ -34,6 +34,15 @@ def disk_of(node: Node) -> LazyDisk | None:
     return getattr(node.process, "disk", None)
 
 
+def _cut(node: Node, plan: Planned) -> None:
+    """Drop the node's unsynced writes; what was lost goes on record (the event's description)."""
+    disk = disk_of(node)
+    assert disk is not None  # plan() checked it
+    files, size = disk.drop()
+    lost = f"{node.name} lost {size // 1024} KiB unsynced in {files} file(s)"
+    plan.description = f"{plan.description}; {lost}" if plan.description else lost
+
+
 class PowerFamily(NodeFamily):
     """Targets are nodes (brokers too) whose data dir is a lazy disk."""
 
@@ -45,6 +54,12 @@ class PowerFamily(NodeFamily):
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [Aim((name,)) for name in self.powered(topology)]
+
+    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        """A broker's power cut stops every payment, as a broker kill does."""
+        if any(topology.node(t).role == "broker" for t in targets):
+            return {EVERYTHING}
+        return super().touches(topology, targets)
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         if not targets:
@@ -61,9 +76,7 @@ class PowerFamily(NodeFamily):
         for node in nodes:  # every node dead before any disk forgets: no write lands after
             process.process_of(node).kill(signal.SIGKILL)
         for node in nodes:
-            disk = disk_of(node)
-            assert disk is not None  # plan() checked it
-            disk.drop()
+            _cut(node, plan)
         back = sorted(nodes, key=lambda n: n.role != "broker")  # brokers up first
         return heal_together(self.name, plan.targets, [
             Injection(self.name, (n.name,), lambda n=n: process.ensure_running(n)) for n in back])
@@ -108,7 +121,7 @@ class PowerLoss(PowerFamily):
     async def inject(self, reach: Reach, plan: Planned) -> Injection:
         if not plan.params.get("failpoint"):
             return await super().inject(reach, plan)
-        cuts = [_CutAt(reach.node(t)) for t in plan.targets]
+        cuts = [_CutAt(reach.node(t), plan) for t in plan.targets]
         armed = [await process.failpoint(c.node, reach.arm_failpoint, plan.params["failpoint"], "crash")
                  for c in cuts]
         for c in cuts:
@@ -122,8 +135,9 @@ class _CutAt:
     """Drops a node's unsynced writes the moment its armed failpoint kills it; stopped at heal
     (dropping then if the node died but was not seen to), before the node is started again."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, plan: Planned) -> None:
         self.node = node
+        self.plan = plan
         self._done = threading.Lock()
         self._cut = False
         self._task: asyncio.Task[None] | None = None
@@ -143,9 +157,7 @@ class _CutAt:
         with self._done:
             if not self._cut:
                 self._cut = True
-                disk = disk_of(self.node)
-                assert disk is not None
-                disk.drop()
+                _cut(self.node, self.plan)
 
     def stop(self) -> None:
         if self._task is not None and self._loop is not None:

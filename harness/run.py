@@ -179,8 +179,10 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
         given = (config.schedule if config.schedule is not None else
                  Schedule.load(config.schedule_file) if config.schedule_file else None)
         with phases("start target", target=config.target, mutant=config.mutant or "none"):
-            lab.ensure(*adapter_cls.services)
             needs = _needs(config.faults, given)
+            if own_lab:  # its brokers are the run's own: their data dirs may be cut too
+                lab.disks = DISK in needs
+            lab.ensure(*adapter_cls.services)
             ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
                                 mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed,
                                 options=dict(config.target_options),

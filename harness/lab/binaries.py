@@ -1,7 +1,8 @@
 """Where the lab finds its programs: the project's .cache first, then PATH.
 
-Environment overrides: TXCHAOS_KAFKA_JARS (a directory of jars) and
-TXCHAOS_TOXIPROXY_BIN. A missing program is an InfraError naming it and the
+Environment overrides: TXCHAOS_KAFKA_JARS (a directory of jars),
+TXCHAOS_TOXIPROXY_BIN and TXCHAOS_NATS_VERSION (a NATS release built from its Go
+module instead of Debian's nats-server). A missing program is an InfraError naming it and the
 command that installs it.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from harness.errors import InfraError
 
-__all__ = ["REPO", "CACHE", "find_program", "kafka_jars", "toxiproxy_bin", "java_bin"]
+__all__ = ["REPO", "CACHE", "find_program", "kafka_jars", "nats_server", "toxiproxy_bin", "java_bin"]
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("TXCHAOS_CACHE", REPO / ".cache"))
@@ -31,6 +33,25 @@ def find_program(name: str, *, what: str, extra_dirs: tuple[Path, ...] = ()) -> 
     if found is None:
         raise InfraError(f"{what} not found ({name}); {_INSTALL}")
     return found
+
+
+def nats_server() -> str:
+    """The NATS server: Debian's, or with TXCHAOS_NATS_VERSION=X.Y.Z that release built from
+    its Go module into CACHE/nats-X.Y.Z on first use (Debian 12 ships 2.9.10, from 2022)."""
+    version = os.environ.get("TXCHAOS_NATS_VERSION", "").lstrip("v")
+    if not version:
+        return find_program("nats-server", what="NATS server")
+    out = CACHE / f"nats-{version}" / "nats-server"
+    if not out.is_file():
+        go = shutil.which("go", path=os.environ.get("PATH", "") + ":/usr/local/go/bin")
+        if go is None:
+            raise InfraError(f"TXCHAOS_NATS_VERSION={version}: building it needs Go; {_INSTALL}")
+        env = {**os.environ, "GOBIN": str(out.parent)}
+        r = subprocess.run([go, "install", f"github.com/nats-io/nats-server/v2@v{version}"],
+                           env=env, capture_output=True, text=True)
+        if r.returncode != 0 or not out.is_file():
+            raise InfraError(f"TXCHAOS_NATS_VERSION={version}: go install failed:\n{r.stderr.strip()[-2000:]}")
+    return str(out)
 
 
 def toxiproxy_bin() -> str:

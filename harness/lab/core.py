@@ -48,8 +48,10 @@ class Lab:
     """Brokers and Toxiproxy for one harness run (or one pytest session)."""
 
     def __init__(self, root: Path, *, external: dict[str, str] | None = None,
-                 settings: dict[str, Any] | None = None, lab_id: str | None = None) -> None:
+                 settings: dict[str, Any] | None = None, lab_id: str | None = None,
+                 disks: bool = False) -> None:
         self.root = Path(root).resolve()  # services run from other working directories
+        self.disks = disks  # brokers started from now on keep their data on lazy disks (power-loss)
         self.external = external  # None: a local lab
         self.settings = settings or {}
         self.lab_id = lab_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -91,7 +93,7 @@ class Lab:
                 self._lab_dir = registry.register(self.lab_id, self.root)
             missing = [s for s in wanted if not self._running(s)]
             for s in missing:
-                self._services[s] = _LOCAL[s](self.root, self._lab_dir / "pids")
+                self._services[s] = _LOCAL[s](self.root, self._lab_dir / "pids", disks=self.disks)
             if not missing:
                 return
             with ThreadPoolExecutor(len(missing)) as pool:

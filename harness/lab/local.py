@@ -12,6 +12,7 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from harness.disk import LazyDisk
 from harness.errors import InfraError
 from harness.lab import binaries, probes
 from harness.lab.ports import free_port, port_open
@@ -49,12 +50,23 @@ class LocalService(ABC):
 
     name: str
 
-    def __init__(self, root: Path, pid_dir: Path) -> None:
+    def __init__(self, root: Path, pid_dir: Path, *, disks: bool = False) -> None:
         self.dir = root / self.name
         self.pid_dir = pid_dir
         self.procs: list[ManagedProcess] = []  # in start order; the last one is the service
         self.port = 0
         self.version = "unknown"
+        self.disks = disks  # put the data dir on a lazy disk (power-loss faults)
+        self._disk: LazyDisk | None = None
+
+    def data_dir(self, name: str) -> Path:
+        """The service's durable directory `name` under its dir; with `disks`, a lazy disk that
+        power-loss cuts for the service's process (call from `_prepare`, once)."""
+        path = self.dir / name
+        if self.disks:
+            self._disk = LazyDisk(path, self.dir / f".{name}.backing")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def log_path(self) -> Path:
@@ -73,11 +85,14 @@ class LocalService(ABC):
 
     def start(self) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
+            self._close_disk()
             if self.dir.exists():
                 shutil.rmtree(self.dir, ignore_errors=True)
             self.dir.mkdir(parents=True)
             try:
                 self.procs = self._prepare()
+                if self.procs:
+                    self.procs[-1].disk = self._disk
                 for proc in self.procs:
                     proc.start()
                 return
@@ -92,6 +107,12 @@ class LocalService(ABC):
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
+        self._close_disk()
+
+    def _close_disk(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
 
     def _proc(self, suffix: str, argv: list[str], ready, *, env: dict[str, str] | None = None,
               log: Path | None = None, timeout: float = 60.0, stop_timeout: float = 15.0) -> ManagedProcess:
@@ -125,11 +146,16 @@ class NatsService(LocalService):
     name = "nats"
 
     def _prepare(self) -> list[ManagedProcess]:
-        binary = binaries.find_program("nats-server", what="NATS server")
+        binary = binaries.nats_server()
         self.port = free_port()
-        store = self.dir / "jetstream"
+        store = self.data_dir("jetstream")
         argv = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-n", f"txchaos-{self.port}",
                 "-js", "-sd", str(store), "--no_advertise"]
+        sync = os.environ.get("TXCHAOS_NATS_SYNC")
+        if sync:  # JetStream's fsync interval ("always": every write); nats-server >= 2.10
+            conf = self.dir / "nats.conf"
+            conf.write_text(f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: {sync}\n}}\n')
+            argv += ["-c", str(conf)]
 
         def ready() -> bool:
             self.version = probes.nats_version("127.0.0.1", self.port)

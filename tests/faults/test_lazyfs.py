@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from faults.catalog import CATALOG
+from faults.family import Reach
+from faults.schedule import generate
 from harness.disk import LazyDisk, mounted, reap_stale_mounts
+from harness.errors import BadInput
+from harness.procs import ManagedProcess
+from harness.topology import Node, Topology
 
 
 @pytest.fixture
@@ -174,3 +180,32 @@ def test_the_filesystem_unmounts_itself_when_its_owner_dies(tmp_path: Path) -> N
     while any(m == mnt for _, m in mounted()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(m != mnt for _, m in mounted())
+
+
+def _powered(tmp: Path, name: str, role: str, disk: object | None) -> Node:
+    proc = ManagedProcess(name, [sys.executable, "-c", "pass"], log_path=tmp / f"{name}.log")
+    proc.disk = disk  # type: ignore[assignment]  # only its presence matters to the generator
+    return Node(name, role, process=proc, meta={"failpoints": ["after-vote", "mid-apply"]})
+
+
+def test_generated_power_cuts_hit_only_nodes_on_lazy_disks(tmp_path: Path) -> None:
+    topo = Topology([_powered(tmp_path, "coordinator", "coordinator", object()),
+                     _powered(tmp_path, "accounts", "participant", object()),
+                     _powered(tmp_path, "gateway", "participant", None)], [])
+    events = [e for seed in range(10) for e in
+              generate(seed, families=["power-loss", "power-loss-all", "kill"], duration=60, topology=topo,
+                       failpoints=("after-vote", "mid-apply")).events]
+    cuts = [e for e in events if e.fault.startswith("power-loss")]
+    assert {e.fault for e in cuts} == {"power-loss", "power-loss-all"}
+    assert {t for e in cuts for t in e.targets} == {"coordinator", "accounts"}
+    assert all(e.targets == ("accounts", "coordinator") for e in cuts if e.fault == "power-loss-all")
+    at_steps = {e.params["failpoint"] for e in cuts if e.params.get("failpoint")}
+    assert at_steps == {"after-vote", "mid-apply"}  # some cuts land at a protocol step
+    assert any(e.fault == "power-loss" and not e.params.get("failpoint") for e in cuts)
+    reach = Reach(topo, toxiproxy=None)  # type: ignore[arg-type]
+    with pytest.raises(BadInput, match="no data dir on a lazy disk.*accounts, coordinator"):
+        CATALOG["power-loss"].plan(reach, ("gateway",), {"failpoint": None})
+    with pytest.raises(BadInput, match="offers no failpoints"):
+        CATALOG["power-loss"].plan(reach, ("accounts",), {"failpoint": "after-vote"})
+    with pytest.raises(BadInput, match="failpoint's name"):
+        CATALOG["power-loss"].check({"failpoint": 3})
