@@ -51,6 +51,9 @@ def lazyfs_path() -> Path:
         if r.returncode != 0:
             raise InfraError(f"building txchaos-lazyfs failed:\n{r.stderr.strip()}")
         tmp.replace(out)  # atomic: a concurrent builder sees the whole file or none
+        for stale in out.parent.glob("txchaos-lazyfs-*"):  # builds of older sources
+            if stale != out and not stale.name.endswith(".tmp"):
+                stale.unlink(missing_ok=True)
     return out
 
 

@@ -193,6 +193,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
                 raise
             except Exception as e:  # the target's own failure to start is infrastructure
                 raise InfraError(f"target {config.target!r} failed to start: {e}") from e
+            ctx.sync_disks()
         run_meta["versions"] = _versions(lab, adapter_cls.services)
         schedule = (given if given is not None else
                     Schedule(seed, []) if not config.faults else  # --faults none

@@ -7,7 +7,9 @@
 // BACKING at once, as on a filesystem that journals metadata synchronously; file
 // data and file size (writes, truncates) stay in memory per file until that file
 // is fsynced (fsync or fdatasync on any of its handles). Closing a file does not
-// sync it: that is the point.
+// sync it: that is the point. One exception, as on ext4 (auto_da_alloc): a file
+// renamed over an existing one is synced first, so the replace-via-rename idiom
+// never leaves an empty file under the old name.
 //
 // Commands, one per line on stdin, each answered with one line on stdout:
 //
@@ -366,6 +368,17 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		dest = filepath.Join(p.path(), newName)
 	}
 	ino, last := lastLink(dest)
+	if last { // replace-via-rename: its data reaches the disk first (ext4's auto_da_alloc)
+		var st syscall.Stat_t
+		if syscall.Lstat(filepath.Join(n.path(), name), &st) == nil {
+			table.mu.Lock()
+			errno := table.sync(st.Ino)
+			table.mu.Unlock()
+			if errno != 0 {
+				return errno
+			}
+		}
+	}
 	errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
 	if errno == 0 && last && flags&fs.RENAME_EXCHANGE == 0 {
 		table.mu.Lock()

@@ -68,8 +68,8 @@ _FAST = {
 class KafkaService(LocalService):
     name = "kafka"
 
-    def __init__(self, root: Path, pid_dir: Path) -> None:
-        super().__init__(root, pid_dir)
+    def __init__(self, root: Path, pid_dir: Path, *, disks: bool = False) -> None:
+        super().__init__(root, pid_dir, disks=disks)
         self.slots: list[tuple[int, int]] = []  # (broker port, proxy listen port) per CLIENTi
         self.claimed: dict[str, int] = {}  # client -> slot index
 
@@ -102,7 +102,7 @@ class KafkaService(LocalService):
             "listener.security.protocol.map": ",".join(protocols),
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "log.dirs": str(self.dir / "data"),
+            "log.dirs": str(self.data_dir("data")),
             **_FAST,
         }
         config = self.dir / "server.properties"

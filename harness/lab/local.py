@@ -95,6 +95,8 @@ class LocalService(ABC):
                     self.procs[-1].disk = self._disk
                 for proc in self.procs:
                     proc.start()
+                if self._disk is not None:  # a power cut finds it provisioned, as a broker set up
+                    self._disk.sync()       # long before would be (its kernel wrote it back)
                 return
             except ServiceStartError as e:
                 self.stop()
@@ -154,7 +156,7 @@ class NatsService(LocalService):
         sync = os.environ.get("TXCHAOS_NATS_SYNC")
         if sync:  # JetStream's fsync interval ("always": every write); nats-server >= 2.10
             conf = self.dir / "nats.conf"
-            conf.write_text(f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: {sync}\n}}\n')
+            conf.write_text(f"jetstream {{\n  sync_interval: {sync}\n}}\n")
             argv += ["-c", str(conf)]
 
         def ready() -> bool:
@@ -187,7 +189,7 @@ class RabbitMQService(LocalService):
                                      extra_dirs=(Path("/usr/lib/erlang/bin"),))
         self.port, dist, epmd_port = free_port(), free_port(), free_port()
         node = f"txchaos-{self.port}-{os.getpid()}@localhost"
-        (self.dir / "mnesia").mkdir()
+        mnesia = self.data_dir("mnesia")
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq.conf").write_text("disk_free_limit.absolute = 10MB\n")
         env = dict(os.environ)
@@ -199,7 +201,7 @@ class RabbitMQService(LocalService):
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(dist),
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_MNESIA_BASE": str(mnesia),
             "RABBITMQ_LOG_BASE": str(self.dir),
             "RABBITMQ_LOGS": "-",
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),

@@ -107,6 +107,19 @@ def test_a_power_cut_leaves_what_was_synced_and_metadata(disk: LazyDisk) -> None
     assert disk.dirty() == (0, 0)
 
 
+def test_replacing_a_file_by_rename_syncs_it_first(disk: LazyDisk) -> None:
+    """ext4's auto_da_alloc: write-temp-then-rename over an old file never leaves it empty."""
+    m = disk.mountpoint
+    write(m / "config", b"old", sync=True)
+    write(m / "config.tmp", b"new", sync=False)
+    os.rename(m / "config.tmp", m / "config")
+    write(m / "fresh.tmp", b"never synced", sync=False)
+    os.rename(m / "fresh.tmp", m / "fresh")  # a new name replaces nothing: not synced
+    disk.drop()
+    assert (m / "config").read_bytes() == b"new"
+    assert (m / "fresh").read_bytes() == b""
+
+
 def test_sync_writes_everything_through(disk: LazyDisk) -> None:
     _ops(disk.mountpoint)
     before = tree(disk.mountpoint)
