@@ -38,10 +38,10 @@ def start_target(broker: str, lab: Any, tmp_path: Path) -> Iterator[Callable[...
 
     def start(*, mutant: str | None = None, failpoints: dict[str, str] | None = None,
               accounts: dict[str, int] | None = None, settings: dict[str, str] | None = None,
-              disks: bool = False) -> Started:
+              disks: bool = False, clocks: bool = False) -> Started:
         adapter = ADAPTERS[broker](settings={**FAST, **(settings or {})})
         ctx = TargetContext(lab=lab, run_dir=tmp_path / f"run{len(started) + 1}", accounts=accounts or ACCOUNTS,
-                            mutant=mutant, failpoints=failpoints or {}, disks=disks)
+                            mutant=mutant, failpoints=failpoints or {}, disks=disks, clocks=clocks)
         started.append((adapter, ctx))
         return adapter, adapter.start(ctx)
 

@@ -6,6 +6,7 @@ tier; the rest are marked nightly to keep the tier short.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -128,3 +129,29 @@ def test_unsynced_writes_are_caught_by_a_power_cut_and_not_by_a_kill(start_targe
     if result.outcome == Outcome.OK and decision != "commit":
         found.append(f"client told ok but the decision is {decision}")
     assert bool(found) == power_cut, (mutant, result, found)
+
+
+@pytest.mark.parametrize("broker", ["nats"])
+@pytest.mark.parametrize("fault", ["kill", "clock-jump"])
+def test_a_wall_clock_timeout_is_caught_by_a_clock_step_and_not_by_a_kill(start_target, fault):
+    """wall-clock-heuristic aborts on its own what it prepared 120 s ago by the wall clock:
+    the coordinator killed for 4 s while a payment waits in doubt never gets near that; a
+    5-minute step of the participant's clock while the coordinator is slow does."""
+    e = Exposure("coordinator", "after-send-prepare")
+    adapter, _ = start_target(mutant="wall-clock-heuristic", clocks=True)
+    if fault == "kill":
+        result = crash_at(adapter, e.node, e.point, "victim", e.source, e.dest, e.amount, down_for=4.0)
+    else:
+        clock = adapter.procs["accounts-a"].clock
+        assert clock is not None
+        step = threading.Timer(1.0, clock.jump, args=(300.0,))
+        step.start()
+        try:
+            result = delay_at(adapter, e.node, e.point, 4000, "victim", e.source, e.dest, e.amount)
+        finally:
+            step.cancel()
+    state = settle(adapter, timeout=12)
+    found = problems(state)
+    if result.outcome == Outcome.OK and state["coordinator"]["payments"]["victim"]["decision"] != "commit":
+        found.append("client told ok but the payment did not commit")
+    assert bool(found) == (fault == "clock-jump"), (result, found)
