@@ -106,16 +106,21 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
 
 
 def baseline_schedule() -> tuple[Schedule, float]:
-    """Every distinct fault of the plan once, one after another: the run the
-    correct target must pass. Returns the schedule and the run's duration."""
+    """Every distinct fault of the plan once: the run the correct target must pass.
+
+    Two lanes, one after another within each: the coordinator's faults, and everyone
+    else's; so a participant's crash or clock step may meet a coordinator crash or stall,
+    as in the default mix. Returns the schedule and the run's duration."""
     seen: dict[tuple[str, tuple[str, ...], str], float] = {}
     for exposure in PLAN.values():
         for e in exposure.schedule.events:
             key = (e.fault, e.targets, json.dumps(e.params, sort_keys=True))
             seen[key] = max(seen.get(key, 0.0), e.duration)
-    events, at = [], 1.0
+    events, free = [], {True: 1.0, False: 1.0}  # lane (the coordinator's?) -> when it is free
     for (fault, targets, params), duration in sorted(seen.items()):
-        events.append(FaultEvent(at=at, duration=duration, fault=fault, targets=targets,
+        lane = "coordinator" in targets
+        events.append(FaultEvent(at=free[lane], duration=duration, fault=fault, targets=targets,
                                  params=json.loads(params)))
-        at += duration + 0.6
-    return Schedule(seed=None, events=events), at + 1.0
+        free[lane] += duration + 0.6
+    events.sort(key=lambda e: e.at)
+    return Schedule(seed=None, events=events), max(free.values()) + 1.0

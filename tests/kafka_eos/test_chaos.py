@@ -2,7 +2,8 @@
 
 Seeds are fixed and printed; schedules are hand-written where default chaos
 would expose a mutant only by luck (docs/kafka-eos.md has the table). The
-Python processor's mutants run in the default tier, the Java processor's nightly.
+Python processor's mutants (and the correct processor under their schedules) run in the
+default tier, the Java processor's nightly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from tests.kafka_eos.conftest import chaos, invalid, schedule, skip_unless_built
 
 DEFAULT_FAULTS = ("kill", "pause", "latency", "broker-kill")
+JAVA = pytest.param("kafka-eos-java", marks=pytest.mark.nightly)
 
 
 def zombie():
@@ -46,13 +48,13 @@ def test_valid_under_default_chaos(lab, tmp_path, eos_target):
     assert result.valid is True, (result.command, result.verdict)
 
 
-def test_valid_under_the_zombie(lab, tmp_path, eos_target):
+@pytest.mark.parametrize("target", ["kafka-eos-py", JAVA])
+def test_valid_under_the_zombie(lab, tmp_path, target):
     """The schedules below prove nothing if the correct processor failed them too."""
-    result = chaos(lab, tmp_path, eos_target, seed=5, duration=23, sched=zombies(), clients=16)
+    skip_unless_built(target)
+    result = chaos(lab, tmp_path, target, seed=5, duration=23, sched=zombies(), clients=16)
     assert result.valid is True, (result.command, result.verdict)
 
-
-JAVA = pytest.param("kafka-eos-java", marks=pytest.mark.nightly)
 
 
 # The zombie exposure of fresh-txn-id on aiokafka depends on when the rebalance lands
