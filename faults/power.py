@@ -67,8 +67,8 @@ class PowerFamily(NodeFamily):
                            f"{', '.join(self.powered(reach.topology)) or 'none'}")
         for t in targets:
             if disk_of(reach.node(t)) is None:
-                raise BadInput(f"{self.name}: node {t!r} has no data dir on a lazy disk; nodes that "
-                               f"do: {', '.join(self.powered(reach.topology)) or 'none (the adapter asks ctx.data_dir for none)'}")
+                powered = ", ".join(self.powered(reach.topology)) or "none (the adapter asks ctx.data_dir for none)"
+                raise BadInput(f"{self.name}: node {t!r} has no data dir on a lazy disk; nodes that do: {powered}")
         return Planned(targets, params)
 
     def apply(self, reach: Reach, plan: Planned) -> Injection:
