@@ -102,7 +102,8 @@ class KafkaService(LocalService):
             "listener.security.protocol.map": ",".join(protocols),
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "log.dirs": str(self.data_dir("data")),
+            # not on a lazy disk: its memory-mapped index files died of SIGBUS there (docs/faults.md)
+            "log.dirs": str(self.dir / "data"),
             **_FAST,
         }
         config = self.dir / "server.properties"
