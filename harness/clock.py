@@ -10,12 +10,10 @@ stay true. The shim is compiled once per source version into the project's
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import shutil
 import struct
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -26,29 +24,20 @@ __all__ = ["Clock", "shim_path"]
 
 _SOURCE = Path(__file__).resolve().parents[1] / "faults" / "clockshim.c"
 _LAYOUT = struct.Struct("<Qqdq")  # seq (odd while written), offset_ns, rate, anchor_ns
-_BUILD_LOCK = threading.Lock()
 
 
 def shim_path() -> Path:
     """The compiled shim, built on first use (InfraError if it cannot be)."""
-    from harness.lab.binaries import CACHE
+    from harness.lab.binaries import CACHE, build_once, source_digest
 
-    source = _SOURCE.read_bytes()
-    out = CACHE / "lib" / f"txchaos-clock-{hashlib.sha256(source).hexdigest()[:12]}.so"
-    with _BUILD_LOCK:
-        if out.is_file():
-            return out
+    def argv(tmp: Path) -> list[str]:
         cc = shutil.which("gcc") or shutil.which("cc")
         if cc is None:
             raise InfraError("clock faults need a C compiler (gcc) to build their clock shim")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
-        r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(_SOURCE), "-ldl"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise InfraError(f"building the clock shim failed:\n{r.stderr.strip()}")
-        tmp.replace(out)  # atomic: a concurrent builder sees the whole file or none
-    return out
+        return [cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(_SOURCE), "-ldl"]
+
+    return build_once(CACHE / "lib" / f"txchaos-clock-{source_digest(_SOURCE)}.so", argv,
+                      what="the clock shim")
 
 
 class Clock:

@@ -13,10 +13,7 @@ killed harness left behind is found and detached by `reap_stale_mounts()`.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
 import select
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -27,34 +24,22 @@ __all__ = ["LazyDisk", "lazyfs_path", "reap_stale_mounts", "mounted"]
 
 _SOURCE = Path(__file__).resolve().parents[1] / "faults" / "lazyfs"
 _FSTYPE = "fuse.txchaos-lazyfs"
-_BUILD_LOCK = threading.Lock()
 _MNT_DETACH = 2
 
 
 def lazyfs_path() -> Path:
     """The compiled filesystem, built on first use (InfraError if it cannot be)."""
-    from harness.lab.binaries import CACHE
+    from harness.lab.binaries import CACHE, build_once, go_bin, source_digest
 
-    files = sorted(p for p in _SOURCE.iterdir() if p.suffix in (".go", ".mod", ".sum"))
-    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
-    out = CACHE / "bin" / f"txchaos-lazyfs-{digest[:12]}"
-    with _BUILD_LOCK:
-        if out.is_file():
-            return out
-        go = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
-                                         if os.access(p, os.X_OK)), None)
+    def argv(tmp: Path) -> list[str]:
+        go = go_bin()
         if go is None:
             raise InfraError("power-loss faults need Go to build their filesystem (faults/lazyfs)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-        r = subprocess.run([go, "build", "-o", str(tmp), "."], cwd=_SOURCE, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise InfraError(f"building txchaos-lazyfs failed:\n{r.stderr.strip()}")
-        tmp.replace(out)  # atomic: a concurrent builder sees the whole file or none
-        for stale in out.parent.glob("txchaos-lazyfs-*"):  # builds of older sources
-            if stale != out and not stale.name.endswith(".tmp"):
-                stale.unlink(missing_ok=True)
-    return out
+        return [go, "build", "-o", str(tmp), "."]
+
+    files = sorted(p for p in _SOURCE.iterdir() if p.suffix in (".go", ".mod", ".sum"))
+    return build_once(CACHE / "bin" / f"txchaos-lazyfs-{source_digest(*files)}", argv,
+                      what="txchaos-lazyfs", cwd=_SOURCE)
 
 
 def mounted() -> list[tuple[str, Path]]:

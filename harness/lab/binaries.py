@@ -8,18 +8,56 @@ command that installs it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import InfraError
 
-__all__ = ["REPO", "CACHE", "find_program", "kafka_jars", "nats_server", "toxiproxy_bin", "java_bin"]
+__all__ = ["REPO", "CACHE", "find_program", "kafka_jars", "nats_server", "toxiproxy_bin", "java_bin",
+           "go_bin", "build_once", "source_digest"]
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("TXCHAOS_CACHE", REPO / ".cache"))
 _INSTALL = "run scripts/bootstrap.sh to install it"
+_BUILD_LOCK = threading.Lock()
+
+
+def go_bin() -> str | None:
+    """The Go command, on PATH or where Debian and go.dev install it."""
+    return shutil.which("go") or next((p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
+                                       if os.access(p, os.X_OK)), None)
+
+
+def source_digest(*files: Path) -> str:
+    """12 hex digits naming one version of a program's sources (names and contents)."""
+    return hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:12]
+
+
+def build_once(out: Path, argv: Callable[[Path], list[str]], *, what: str, cwd: Path | None = None) -> Path:
+    """`out` (named `<stem>-<source_digest>...`), built by running `argv(tmp)` unless it exists.
+
+    The build writes a temporary file that replaces `out` atomically, so a concurrent
+    builder sees the whole file or none; builds of older sources (same stem) are removed.
+    InfraError with the compiler's output if it fails."""
+    with _BUILD_LOCK:
+        if out.is_file():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+        r = subprocess.run(argv(tmp), cwd=cwd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise InfraError(f"building {what} failed:\n{r.stderr.strip()}")
+        tmp.replace(out)
+        stem = out.name.rsplit("-", 1)[0]
+        for stale in out.parent.glob(f"{stem}-*"):
+            if stale != out and not stale.name.endswith(".tmp"):
+                stale.unlink(missing_ok=True)
+    return out
 
 
 def find_program(name: str, *, what: str, extra_dirs: tuple[Path, ...] = ()) -> str:
@@ -43,7 +81,7 @@ def nats_server() -> str:
         return find_program("nats-server", what="NATS server")
     out = CACHE / f"nats-{version}" / "nats-server"
     if not out.is_file():
-        go = shutil.which("go", path=os.environ.get("PATH", "") + ":/usr/local/go/bin")
+        go = go_bin()
         if go is None:
             raise InfraError(f"TXCHAOS_NATS_VERSION={version}: building it needs Go; {_INSTALL}")
         env = {**os.environ, "GOBIN": str(out.parent)}
