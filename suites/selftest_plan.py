@@ -51,8 +51,7 @@ def _delays(node: str, failpoint: str, ms: int, *, times: int = 2, every: float 
 
 
 PLAN: dict[str, Exposure] = {e.mutant: e for e in [
-    # an abort decision exposes nothing and a restart under load takes ~3 s: five crashes
-    Exposure("decision-not-logged", _crashes("coordinator", "after-send-first-decision", times=5), 17.0,
+    Exposure("decision-not-logged", _crashes("coordinator", "after-send-first-commit"), 11.0,
              ("atomicity", "client-agreement")),
     Exposure("vote-before-persist", _on_participants("after-vote"), 14.0,
              ("atomicity", "client-agreement", "exactly-once", "resolution")),
@@ -63,7 +62,7 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
     Exposure("commit-when-in-doubt", _crashes("coordinator", "after-send-prepare", times=2,
                                               every=8.0), 18.0,
              ("atomicity", "client-agreement")),
-    Exposure("early-reply", _crashes("coordinator", "before-log-decision"), 11.0,
+    Exposure("early-reply", _crashes("coordinator", "before-log-commit"), 11.0,
              ("client-agreement",)),
     Exposure("no-recovery", _crashes("coordinator", "after-send-prepare", times=1), 8.0,
              ("resolution",)),
@@ -75,7 +74,7 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
              ("atomicity", "client-agreement")),
     Exposure("abort-prepared-on-restart", _on_participants("after-vote"), 14.0,
              ("atomicity", "client-agreement")),
-    Exposure("forget-before-ack", _crashes("coordinator", "after-send-first-decision", times=5), 17.0,
+    Exposure("forget-before-ack", _crashes("coordinator", "after-send-first-commit"), 11.0,
              ("atomicity", "client-agreement")),
     # a coordinator slower than the in-doubt (6 s) and reply (8 s) timeouts
     Exposure("presume-abort-while-deciding", _delays("coordinator", "after-send-prepare", 9000), 26.0,
@@ -95,7 +94,7 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
     # and one participant, or the prepared records and effects (a kill -9 or a failpoint
     # crash of the same nodes at the same steps passes: tests/target/test_power.py)
     Exposure("decision-unsynced", _power_cuts(("coordinator", "coordinator"),
-                                              failpoint="after-send-first-decision"), 14.0,
+                                              failpoint="after-send-first-commit"), 14.0,
              ("atomicity", "client-agreement")),
     Exposure("store-sync-off", _power_cuts(("accounts-a", "ledger")), 14.0,
              ("atomicity", "client-agreement", "exactly-once", "conservation")),

@@ -28,6 +28,12 @@ from targets.payments.validate import validate_payment
 
 log = logging.getLogger("txchaos.target.coordinator")
 
+
+def _branch(step: str, decision: str) -> tuple[str, ...]:
+    """The commit-only failpoint of a step both decisions pass (see failpoints.py)."""
+    return (f"{step}-commit",) if decision == "commit" else ()
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, dest TEXT NOT NULL, amount INTEGER NOT NULL,
@@ -239,7 +245,7 @@ class Coordinator:
         if self.hooks.reply_before_logging:
             self._tell_client(pid, decision, reason)
             await asyncio.sleep(0.05)  # the reply leaves while the log write is "in flight"
-        await self.failpoints.hit("before-log-decision")
+        await self.failpoints.hit("before-log-decision", *_branch("before-log", decision))
         if self.hooks.send_decision_before_logging:
             await self._send_decision(pid, decision, parts)
         self._log_decision(pid, decision, reason)
@@ -257,7 +263,7 @@ class Coordinator:
             await service.retry_send(self.transport, self.cfg.inbox(p), {"type": decision, "id": pid},
                                      dedup_id=f"{decision}:{pid}:{p}", attempts=1)
             if i == 0:
-                await self.failpoints.hit("after-send-first-decision")
+                await self.failpoints.hit("after-send-first-decision", *_branch("after-send-first", decision))
 
     def _on_ack(self, pid: str, who: str) -> None:
         with tx(self.db):

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 log = logging.getLogger("txchaos.target.failpoints")
 
 COORDINATOR_POINTS = ("after-log-payment", "after-send-prepare", "before-log-decision",
-                      "after-log-decision", "after-send-first-decision")
+                      "before-log-commit", "after-log-decision", "after-send-first-decision",
+                      "after-send-first-commit")
+# The -commit points are the commit branch of the step before them: a crash there leaves
+# a commit that some party already saw, while a crash on the abort branch is what presumed
+# abort decides anyway, so a sweep that reached the step with an abort learned nothing.
 PARTICIPANT_POINTS = ("after-persist-prepared", "after-vote", "before-apply", "mid-apply",
                       "after-apply-before-ack")
 ALL_POINTS = COORDINATOR_POINTS + PARTICIPANT_POINTS
@@ -91,10 +95,14 @@ class Failpoints:
     def clear(self) -> None:
         self.armed.clear()
 
-    async def hit(self, point: str) -> None:
-        a = self.armed.get(point)
-        if a is None:
-            return
+    async def hit(self, point: str, *also: str) -> None:
+        """Pass the step named `point` (and `also`, narrower names of the same step)."""
+        for name in (point, *also):
+            a = self.armed.get(name)
+            if a is not None:
+                await self._fire(name, a)
+
+    async def _fire(self, point: str, a: Armed) -> None:
         a.hits += 1
         if a.nth is not None:
             if a.hits != a.nth:

@@ -30,18 +30,18 @@ class Exposure:
 
 # tests/target/conftest.py's timeouts: in doubt after 2 s, client reply after 7 s
 EXPOSURES = {
-    "decision-not-logged": Exposure("coordinator", "after-send-first-decision", expect="not atomic"),
+    "decision-not-logged": Exposure("coordinator", "after-send-first-commit", expect="not atomic"),
     "vote-before-persist": Exposure("accounts-a", "after-vote", expect="decided commit but"),
     "no-dedup": Exposure("ledger", "after-apply-before-ack", expect="applied 2 times"),
     "ack-before-apply": Exposure("notifications", "before-apply", expect="not atomic"),
     "commit-when-in-doubt": Exposure("coordinator", "after-send-prepare", amount=5000, down_for=4.0,
                                      expect="not atomic"),
-    "early-reply": Exposure("coordinator", "before-log-decision", expect="client told ok"),
+    "early-reply": Exposure("coordinator", "before-log-commit", expect="client told ok"),
     "no-recovery": Exposure("coordinator", "after-send-prepare", expect="still prepared"),
     "split-apply": Exposure("accounts-a", "mid-apply", dest="acct-03", expect="money not conserved"),
     "heuristic-abort": Exposure("coordinator", "after-log-decision", down_for=4.0, expect="decided commit but"),
     "abort-prepared-on-restart": Exposure("accounts-a", "after-vote", expect="decided commit but"),
-    "forget-before-ack": Exposure("coordinator", "after-send-first-decision", expect="not atomic"),
+    "forget-before-ack": Exposure("coordinator", "after-send-first-commit", expect="not atomic"),
     "presume-abort-while-deciding": Exposure("coordinator", "after-send-prepare", delay_ms=4000,
                                              expect="decided commit but"),
     "timeout-as-abort": Exposure("coordinator", "after-send-prepare", delay_ms=8000,
@@ -49,7 +49,7 @@ EXPOSURES = {
 }
 # only a power cut exposes these: the same crash without one loses nothing (the page cache survives)
 POWER = {
-    "decision-unsynced": Exposure("coordinator", "after-send-first-decision"),
+    "decision-unsynced": Exposure("coordinator", "after-send-first-commit"),
     "store-sync-off": Exposure("accounts-a", "after-vote"),
 }
 QUICK = {"no-dedup", "decision-not-logged", "early-reply", "forget-before-ack"}
