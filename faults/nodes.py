@@ -265,6 +265,13 @@ class FailpointSweep(_FailpointFamily):
         return self.check({"names": names, "wait_s": round(rng.uniform(1.0, 2.0), 2),
                            "down_s": round(rng.uniform(0.0, 0.3), 2)})
 
+    def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
+        """At least one pass: a sweep healed before it reached a step never crashed the node
+        there (a coordinator's commit point is one step of seven). Under load each armed point
+        fires within milliseconds, so a pass costs a restart per point, plus one wait."""
+        one_pass = len(params["names"]) * (float(params["down_s"]) + SWEEP_RESTART) + float(params["wait_s"])
+        return max(rng.uniform(low, high), one_pass)
+
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "names":
             _names(self.name, params)
@@ -287,6 +294,7 @@ class FailpointSweep(_FailpointFamily):
 
 
 _SWEEP_TRIES = 2  # turns an unreached point gets per pass of a sweep
+SWEEP_RESTART = 1.0  # seconds a node restarted by a sweep takes to serve again (a Python service)
 
 
 class _Sweep:
