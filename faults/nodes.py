@@ -265,6 +265,12 @@ class FailpointSweep(_FailpointFamily):
         return self.check({"names": names, "wait_s": round(rng.uniform(1.0, 2.0), 2),
                            "down_s": round(rng.uniform(0.0, 0.3), 2)})
 
+    def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
+        """The node and its links: a step must be reached to crash the node there, and a node
+        whose broker link is slowed reaches few of its later steps (a publisher waiting out
+        each confirm), so a sweep does not overlap a slow link of its own node."""
+        return set(targets) | {f"link:{link.proxy}" for t in targets for link in topology.links_of(t)}
+
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
         """At least one pass: a sweep healed before it reached a step never crashed the node
         there (a coordinator's commit point is one step of seven). Under load each armed point
