@@ -22,6 +22,7 @@ per call, and never share one across loops.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -34,14 +35,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from harness.clock import Clock
 from harness.model import OpResult, Transfer
 from harness.procs import ManagedProcess
-from harness.topology import Link, Node, Topology
+from harness.topology import LEADER_META, Link, Node, Topology
 
 if TYPE_CHECKING:
     from adapters.containers import Containers
     from harness.disk import LazyDisk
     from harness.lab import Lab
 
-__all__ = ["Adapter", "CAPABILITIES", "Link", "Node", "TargetContext", "Topology", "TargetError",
+__all__ = ["Adapter", "CAPABILITIES", "Link", "Node", "TargetContext", "Topology", "TargetError", "joined_url",
            "client_url"]
 
 # capability -> the Adapter method it promises (None: a promise about behaviour only)
@@ -66,6 +67,12 @@ def client_url(service: str, host: str, port: int) -> str:
     """
     return {"rabbitmq": f"amqp://guest:guest@{host}:{port}/%2F", "kafka": f"{host}:{port}",
             "nats": f"nats://{host}:{port}"}.get(service, f"http://{host}:{port}")
+
+
+def joined_url(links: Sequence[Link]) -> str:
+    """One connection string for a client given several brokers nodes' links: a Kafka
+    bootstrap list `h:p,h:p`, or the nodes' URLs joined by commas (NATS)."""
+    return ",".join(link.url for link in links)
 
 
 @dataclass
@@ -174,6 +181,25 @@ class TargetContext:
         p = self.lab.link(service, node)
         host, port = p.listen
         return Link(node, service, p.proxy, url=client_url(service, host, port), address=f"{host}:{port}")
+
+    def links(self, service: str, node: str) -> list[Link]:
+        """`node`'s own proxied connections to the lab broker `service`, one per broker node
+        (three on a clustered lab), so a fault can cut the node from one broker node only.
+        Give the node all of their urls (joined_url)."""
+        return [Link(node, service, p.proxy, url=client_url(service, *p.listen),
+                     address=f"{p.listen[0]}:{p.listen[1]}") for p in self.lab.links(service, node)]
+
+    def broker(self, service: str) -> tuple[list[Node], list[Link]]:
+        """The lab broker's nodes (role "broker") and the links between them, for the
+        topology. A peer proxy is listed under both of its nodes: a partition of one node
+        then cuts it off from its peers while its clients still reach it."""
+        clustered = self.lab.clustered(service)
+        leader = functools.partial(self.lab.leader, service)
+        nodes = [Node(name, "broker", process=proc, meta={LEADER_META: leader} if clustered else {})
+                 for name, proc in self.lab.nodes(service)]
+        peers = [Link(end, service, p.proxy, address=f"{p.listen[0]}:{p.listen[1]}")
+                 for a, b, p in self.lab.peer_links(service) for end in (a, b)]
+        return nodes, peers
 
     def proxy(self, name: str, port: int, *, node: str, host: str = "127.0.0.1") -> Link:
         """A proxied TCP path to `host:port` (e.g. an HTTP API); cutting it cuts

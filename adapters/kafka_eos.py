@@ -172,7 +172,8 @@ class KafkaEosAdapter(Adapter):
         except ServiceStartError as e:
             self.stop()
             raise InfraError(f"the {self.name} processor did not start: {e}") from None
-        nodes.append(Node("kafka", "broker", process=ctx.lab.process("kafka")))
+        brokers, _ = ctx.broker("kafka")
+        nodes += brokers
         return Topology(nodes=nodes, links=links)
 
     def _ready(self, ready_file: Path, name: str) -> bool:

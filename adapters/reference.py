@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from adapters.base import Adapter, Node, TargetContext, Topology
+from adapters.base import Adapter, Node, TargetContext, Topology, joined_url
 from adapters.http_client import HttpClient
 from harness.errors import BadInput, InfraError
 from harness.model import OpResult, Outcome, Transfer
@@ -105,9 +105,9 @@ class ReferenceAdapter(HttpClient, Adapter):
         nodes: list[Node] = []
         try:
             for name, module in SERVICES:
-                link = ctx.link(self.broker, name)
-                links.append(link)
-                env = {**base_env, "TXCHAOS_BROKER_URL": _transport_url(self.broker, link.url),
+                own = ctx.links(self.broker, name)  # one per broker node
+                links += own
+                env = {**base_env, "TXCHAOS_BROKER_URL": _transport_url(self.broker, joined_url(own)),
                        "TXCHAOS_DATA_DIR": str(ctx.data_dir(name)),
                        "TXCHAOS_FAILPOINTS": ctx.failpoints.get(name, "")}
                 url = self.urls[name]
@@ -125,8 +125,8 @@ class ReferenceAdapter(HttpClient, Adapter):
         client = ctx.proxy("clients-coordinator", ports["coordinator"], node="coordinator")
         self.client_url = client.url
         links.append(client)
-        nodes.append(Node(self.broker, "broker", process=ctx.lab.process(self.broker)))
-        return Topology(nodes=nodes, links=links)
+        brokers, peers = ctx.broker(self.broker)
+        return Topology(nodes=nodes + brokers, links=links + peers)
 
     def stop(self) -> None:
         for name in reversed([n for n, _ in SERVICES]):

@@ -144,7 +144,9 @@ class SpecAdapter(HttpClient, Adapter):
                     self.client.update({f"service.{peer}.url": link.url, f"service.{peer}.address": link.address})
         self.client.update(options)
         if spec.broker:
-            nodes.append(Node(spec.broker, "broker", process=ctx.lab.process(spec.broker)))
+            brokers, peers = ctx.broker(spec.broker)  # type: ignore[arg-type]
+            nodes += brokers
+            links += peers
         return Topology(nodes=nodes, links=list(dict.fromkeys(links)))
 
     def _container(self, ctx: TargetContext, svc: ServiceSpec, values: dict[str, str], env: dict[str, str],

@@ -2,7 +2,8 @@
 
 Each family is one `faults.family.Family` subclass registered where it is defined
 (link faults in `faults.link`, partitions in `faults.partition`, process faults in
-`faults.nodes`, clock faults in `faults.clock`, container faults in `faults.docker`).
+`faults.nodes`, clock faults in `faults.clock`, container faults in `faults.docker`,
+clustered-broker faults in `faults.cluster`).
 Importing this module loads them all. The schedule generator, the Nemesis, `txchaos
 run` and the docs read the families from here, so they agree on what each name means.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import faults.clock  # noqa: F401  (registers the clock families)
+import faults.cluster  # noqa: F401  (registers the clustered-broker families)
 import faults.docker  # noqa: F401  (registers the container families)
 import faults.link  # noqa: F401  (registers the link families)
 import faults.nodes  # noqa: F401  (registers the process, broker and failpoint families)

@@ -94,6 +94,9 @@ class Nemesis:
                                  "params": live.plan.params}
         if live.plan.description:
             value["description"] = live.plan.description
+        struck = list(live.injection.targets)
+        if struck and struck != value["targets"]:  # found when it struck (a broker's leader)
+            value["description"] = f"{value.get('description', live.event.fault)}: {', '.join(struck)}"
         self.recorder.nemesis(f, value)
 
     async def inject(self, event: FaultEvent) -> Injection:

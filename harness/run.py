@@ -156,7 +156,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
                         read_share=0.05 if "read" in adapter_cls.capabilities else 0.0)
     own_lab = lab is None
     if own_lab:
-        lab = Lab.from_option(config.lab, root=run_dir / "lab")
+        lab = Lab.from_option(config.lab, root=run_dir / "lab", cluster=config.cluster)
     recorder = HistoryRecorder(run_dir / "history.jsonl")
     counts: dict[str, int] = {}
     nemesis = None
@@ -182,6 +182,7 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
             needs = _needs(config.faults, given)
             if own_lab:  # its brokers are the run's own: their data dirs may be cut too
                 lab.disks = DISK in needs
+            lab.shape(config.cluster)  # a shared lab's brokers restart if they ran another shape
             lab.ensure(*adapter_cls.services)
             ctx = TargetContext(lab=lab, run_dir=run_dir, accounts=initial_balances(spec),
                                 mutant=config.mutant, failpoints=dict(config.failpoints), seed=seed,

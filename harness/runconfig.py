@@ -43,6 +43,7 @@ class RunConfig:
     quiesce_timeout: float = 30.0
     schedule_file: Path | None = None
     lab: str = "local"
+    cluster: int = 1  # nodes per broker in a local lab: 1, or 3 (harness.lab.cluster)
     failpoints: dict[str, str] = field(default_factory=dict)
     schedule: Any = None  # a faults.schedule.Schedule given in code; wins over `faults`
     workload: str = "mixed"  # a shape of harness.workload_shapes (docs/workloads.md)

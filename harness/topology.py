@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.procs import ManagedProcess
 
-__all__ = ["Link", "Node", "Topology"]
+__all__ = ["Link", "Node", "Topology", "LEADER_META"]
+
+LEADER_META = "leader"  # Node.meta key of a clustered broker's nodes: () -> the node that leads now
 
 
 @dataclass

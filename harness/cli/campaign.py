@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--quiesce", type=float, default=None,
                    help="seconds payments may stay in doubt after healing")
     p.add_argument("--lab", default="local", help="local (each worker starts its own), external or a lab file")
+    p.add_argument("--cluster", type=int, choices=(1, 3), default=None,
+                   help="nodes per broker in each worker's lab: 1, or 3 as a cluster")
     p.add_argument("--out", type=Path, default=None,
                    help="campaign directory (default campaigns/<time>-<target>-seed<N>)")
     p.add_argument("--alluredir", type=Path, default=None, metavar="DIR",
@@ -93,6 +95,8 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
         if args.quiesce <= 0:
             raise BadInput(f"--quiesce must be positive, got {args.quiesce:g}")
         run["quiesce_timeout"] = args.quiesce
+    if args.cluster is not None:
+        run["cluster"] = args.cluster
     if args.parallel is None:
         args.parallel = DEFAULT_PARALLEL if args.lab == "local" else 1
     if args.lab != "local":

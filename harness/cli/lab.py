@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name != "status":
             sp.add_argument("services", nargs="*", metavar="SERVICE",
                             help=f"any of: {', '.join(SERVICES)}")
+        if name == "up":
+            sp.add_argument("--cluster", type=int, choices=(1, 3), default=1,
+                            help="nodes per broker: 1, or 3 as a cluster (NATS)")
         sp.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                         help="where the lab keeps its data, logs and state.json (default %(default)s)")
         sp.set_defaults(handler={"up": _up, "status": _status, "down": _down}[name])
@@ -78,7 +81,7 @@ def _up(args: argparse.Namespace) -> int:
                            "run `txchaos lab down` first, then `txchaos lab up` with every service you need")
         registry.kill_lab(Path(state.get("lab_dir", "/nonexistent")))
         path.unlink(missing_ok=True)
-    lab = Lab(args.dir.resolve())
+    lab = Lab(args.dir.resolve(), cluster=args.cluster)
     try:
         lab.ensure(*wanted)
         lab.detach(path)

@@ -53,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--quiesce", type=float, default=30.0, help="seconds payments may stay in doubt after healing")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<target>-seed<N>)")
     p.add_argument("--lab", default="local", help="local (start services here), external (TXCHAOS_* variables) or a lab file")
+    p.add_argument("--cluster", type=int, choices=(1, 3), default=1,
+                   help="nodes per broker in the local lab: 1, or 3 as a cluster (docs/clusters.md)")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
     p.add_argument("--alluredir", type=Path, default=None, metavar="DIR",
                    help="also write Allure results of the run into DIR (one test per checker); "
@@ -97,7 +99,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                      clients=args.clients, accounts=args.accounts, failpoints=failpoints,
                      intensity=args.intensity, quiesce_timeout=args.quiesce,
                      schedule_file=args.schedule.resolve() if args.schedule else None, lab=lab,
-                     workload=args.workload)
+                     workload=args.workload, cluster=args.cluster)
 
 
 def handle(args: argparse.Namespace) -> int:

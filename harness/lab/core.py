@@ -20,6 +20,7 @@ from harness import procs
 from harness.disk import reap_stale_mounts
 from harness.errors import BadInput, InfraError
 from harness.lab import probes, registry
+from harness.lab.cluster import CLUSTERED, BrokerCluster
 from harness.lab.config import ENV, KEYS, host_port, load_external
 from harness.lab.kafka import KafkaService
 from harness.lab.local import LocalService, NatsService, RabbitMQService, ToxiproxyService
@@ -44,18 +45,25 @@ def _check(services: tuple[str, ...]) -> None:
             raise BadInput(f"unknown service {s!r}; choose from {', '.join(SERVICES)}")
 
 
+def _check_cluster(size: int) -> None:
+    if size not in (1, 3):
+        raise BadInput(f"--cluster {size}: a broker runs as 1 node or as a cluster of 3")
+
+
 class Lab:
     """Brokers and Toxiproxy for one harness run (or one pytest session)."""
 
     def __init__(self, root: Path, *, external: dict[str, str] | None = None,
                  settings: dict[str, Any] | None = None, lab_id: str | None = None,
-                 disks: bool = False) -> None:
+                 disks: bool = False, cluster: int = 1) -> None:
         self.root = Path(root).resolve()  # services run from other working directories
         self.disks = disks  # brokers started from now on keep their data on lazy disks (power-loss)
+        _check_cluster(cluster)
+        self.cluster = cluster  # nodes per clusterable broker (harness.lab.cluster.CLUSTERED)
         self.external = external  # None: a local lab
         self.settings = settings or {}
         self.lab_id = lab_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._services: dict[str, LocalService] = {}
+        self._services: dict[str, LocalService | BrokerCluster] = {}
         self._ext_versions: dict[str, str] = {}
         self._links: dict[str, ProxyLink] = {}  # by proxy name
         self._lock = threading.RLock()
@@ -63,10 +71,12 @@ class Lab:
         self._api: ToxiproxyAPI | None = None
 
     @classmethod
-    def from_option(cls, option: str = "local", *, root: Path) -> "Lab":
+    def from_option(cls, option: str = "local", *, root: Path, cluster: int = 1) -> "Lab":
         """"local", "external" (TXCHAOS_* variables) or the path of a JSON lab config."""
         if option == "local":
-            return cls(root)
+            return cls(root, cluster=cluster)
+        if cluster != 1:
+            raise BadInput(f"--cluster {cluster} needs --lab local: the lab starts the cluster's nodes")
         urls, settings = load_external(option)
         return cls(root, external=urls, settings=settings)
 
@@ -93,7 +103,10 @@ class Lab:
                 self._lab_dir = registry.register(self.lab_id, self.root)
             missing = [s for s in wanted if not self._running(s)]
             for s in missing:
-                self._services[s] = _LOCAL[s](self.root, self._lab_dir / "pids", disks=self.disks)
+                self._services[s] = self._new_service(s)
+            if "toxiproxy" in missing:  # a cluster creates its peer proxies as it starts
+                self._services["toxiproxy"].start()
+                missing.remove("toxiproxy")
             if not missing:
                 return
             with ThreadPoolExecutor(len(missing)) as pool:
@@ -101,6 +114,21 @@ class Lab:
                 errors = [f.exception() for f in futures if f.exception() is not None]
             if errors:
                 raise errors[0]
+
+    def _new_service(self, service: str) -> LocalService | BrokerCluster:
+        pids = self._lab_dir / "pids"  # type: ignore[operator]
+        if self.cluster > 1 and service in BROKERS:
+            if service not in CLUSTERED:
+                raise BadInput(f"--cluster {self.cluster}: {service} runs as one node here; clustered "
+                               f"brokers: {', '.join(CLUSTERED)}")
+            return CLUSTERED[service](self.root, pids, size=self.cluster, proxy=self._peer_proxy,
+                                      disks=self.disks)
+        return _LOCAL[service](self.root, pids, disks=self.disks)
+
+    def _peer_proxy(self, name: str, upstream: tuple[str, int], listen: int | None) -> tuple[str, int]:
+        # called from ensure()'s start threads: straight to the started Toxiproxy, not via ensure()
+        api = ToxiproxyAPI(self._services["toxiproxy"].endpoint().url)
+        return self._create_proxy(name, upstream, listen, api)
 
     def _running(self, service: str) -> bool:
         svc = self._services.get(service)
@@ -169,6 +197,9 @@ class Lab:
         if service not in BROKERS:
             raise BadInput(f"link() is for brokers ({', '.join(BROKERS)}); use proxy() for {service}")
         self.ensure(service)
+        if self.clustered(service):
+            raise BadInput(f"{service} runs as a cluster in this lab: its clients take one proxy per "
+                           "node (Lab.links, TargetContext.links)")
         name = f"{client}-{service}"
         with self._lock:
             cached = self._links.get(name)
@@ -185,6 +216,61 @@ class Lab:
             link = ProxyLink(name, service, client, url, listen, upstream)
             self._links[name] = link
             return link
+
+    def shape(self, cluster: int) -> None:
+        """Run brokers as `cluster` nodes from now on; running brokers of the other shape stop
+        (a suite or a campaign worker keeps one lab across runs that may differ)."""
+        if cluster == self.cluster:
+            return
+        if not self.is_local:
+            raise BadInput(f"--cluster {cluster} needs --lab local: the lab starts the cluster's nodes")
+        _check_cluster(cluster)
+        running = [s for s in BROKERS if s in self._services]
+        if running:
+            self.down(*running)
+        self.cluster = cluster
+
+    def clustered(self, service: str) -> bool:
+        return isinstance(self._services.get(service), BrokerCluster)
+
+    def nodes(self, service: str) -> list[tuple[str, ManagedProcess | None]]:
+        """The broker's nodes, (name, process): one named `service`, or a cluster's
+        f"{service}-1".. (process None for an external service)."""
+        _check((service,))
+        svc = self._services.get(service)
+        if isinstance(svc, BrokerCluster):
+            return [(name, proc) for name, _, proc in svc.node_endpoints()]
+        return [(service, self.process(service))]
+
+    def links(self, service: str, client: str) -> list[ProxyLink]:
+        """`client`'s own proxies to `service`, one per broker node (named
+        f"{client}-{node}" on a cluster): cutting one cuts the client from that node only."""
+        self.ensure(service)
+        svc = self._services.get(service)
+        if not isinstance(svc, BrokerCluster):
+            return [self.link(service, client)]
+        out = []
+        with self._lock:
+            for node, ep, _ in svc.node_endpoints():
+                name = f"{client}-{node}"
+                cached = self._links.get(name)
+                if cached is None or not self._exists(cached):
+                    listen = self._create_proxy(name, (ep.host, ep.port), None)
+                    cached = ProxyLink(name, service, client, _SCHEME[service].format(h=listen[0], p=listen[1]),
+                                       listen, (ep.host, ep.port))
+                    self._links[name] = cached
+                out.append(cached)
+        return out
+
+    def leader(self, service: str) -> str | None:
+        """The node of a clustered broker that leads now (harness.lab.cluster); None otherwise."""
+        svc = self._services.get(service)
+        return svc.leader() if isinstance(svc, BrokerCluster) else None
+
+    def peer_links(self, service: str) -> list[tuple[str, str, ProxyLink]]:
+        """A cluster's proxies between its nodes: (dialing node, dialed node, proxy)."""
+        svc = self._services.get(service)
+        return list(svc.peers) if isinstance(svc, BrokerCluster) else []
 
     def _kafka_slot(self, client: str) -> tuple[int, int] | None:
         svc = self._services.get("kafka")
@@ -220,13 +306,14 @@ class Lab:
         except InfraError:
             return False
 
-    def _create_proxy(self, name: str, upstream: tuple[str, int], listen_port: int | None) -> tuple[str, int]:
+    def _create_proxy(self, name: str, upstream: tuple[str, int], listen_port: int | None,
+                      api: ToxiproxyAPI | None = None) -> tuple[str, int]:
         up = f"{upstream[0]}:{upstream[1]}"
         last: Exception | None = None
         for _ in range(3):
             port = listen_port if listen_port is not None else free_port()
             try:
-                created = self.toxiproxy.create(name, f"127.0.0.1:{port}", up)
+                created = (api or self.toxiproxy).create(name, f"127.0.0.1:{port}", up)
             except InfraError as e:
                 last = e
                 if listen_port is not None or "in use" not in str(e):
@@ -251,8 +338,11 @@ class Lab:
             svc = self._services.get(s)
             if svc is None or svc.process is None:
                 continue
-            state = {"running": "running", "stopped": "paused"}.get(svc.process.state, "dead")
-            out.append(ServiceStatus(s, state, svc.endpoint(), svc.process.pid))
+            members = svc.nodes if isinstance(svc, BrokerCluster) else [svc]  # a row per node
+            for m in members:
+                if m.process is not None:
+                    state = {"running": "running", "stopped": "paused"}.get(m.process.state, "dead")
+                    out.append(ServiceStatus(m.name, state, m.endpoint(), m.process.pid))
         return out
 
     def down(self, *services: str) -> None:
@@ -262,8 +352,9 @@ class Lab:
         with self._lock:
             doomed = [n for n, link in self._links.items()
                       if "toxiproxy" in names or link.service in names]
-            if doomed and self._toxiproxy_up():
-                for n in doomed:
+            peers = [pl.proxy for s in names for _, _, pl in self.peer_links(s)]
+            if (doomed or peers) and self._toxiproxy_up():
+                for n in doomed + peers:
                     try:
                         self.toxiproxy.delete(n)
                     except Exception:
@@ -298,8 +389,9 @@ class Lab:
                                              "pid": st.pid} if st.endpoint else {}
         keys = {"rabbitmq": "rabbitmq_url", "nats": "nats_url", "toxiproxy": "toxiproxy_url"}
         for s, k in keys.items():
-            if s in state["services"]:
-                state[k] = state["services"][s]["url"]
+            row = state["services"].get(s) or state["services"].get(f"{s}-1")  # a cluster: its first node
+            if row:
+                state[k] = row["url"]
         kafka = self._services.get("kafka")
         if isinstance(kafka, KafkaService):
             state["kafka_bootstrap"] = f"127.0.0.1:{kafka.port}"

@@ -14,7 +14,7 @@ import struct
 import pika
 import requests
 
-__all__ = ["amqp_version", "kafka_brokers", "nats_version", "toxiproxy_version"]
+__all__ = ["amqp_version", "kafka_brokers", "nats_version", "nats_monitor", "toxiproxy_version"]
 
 
 def amqp_version(host: str, port: int, timeout: float = 2.0) -> str:
@@ -151,3 +151,10 @@ def toxiproxy_version(url: str, timeout: float = 2.0) -> str:
         return str(body.get("version", body)) if isinstance(body, dict) else str(body)
     except ValueError:
         return r.text.strip()
+
+
+def nats_monitor(host: str, port: int, page: str, timeout: float = 2.0) -> dict:
+    """A page of a nats-server's HTTP monitoring endpoint (routez, jsz, varz ...), as JSON."""
+    r = requests.get(f"http://{host}:{port}/{page}", timeout=timeout)
+    r.raise_for_status()
+    return r.json()

@@ -124,3 +124,13 @@ def test_the_ledger_reads_applied_from_its_journal_and_never_hides_a_half_entry(
     pay("half", 1)  # a crash between the debit and the credit
     pay("one-and-a-half"), pay("one-and-a-half", 1)
     assert ledger.applied(db) == {"once": 1, "twice": 2, "half": 0, "one-and-a-half": 2}
+
+
+def test_a_nats_url_may_list_the_servers_of_a_cluster() -> None:
+    from targets.payments.transport.nats import parse_nats_url
+
+    assert parse_nats_url("nats://127.0.0.1:4222") == (["nats://127.0.0.1:4222"], "")
+    three = "nats://127.0.0.1:1,nats://127.0.0.1:2,nats://127.0.0.1:3/t1"
+    assert parse_nats_url(three) == ([f"nats://127.0.0.1:{p}" for p in (1, 2, 3)], "t1")
+    with pytest.raises(ValueError, match="bad nats URL"):
+        parse_nats_url("nats://127.0.0.1:1,amqp://127.0.0.1:2")

@@ -11,13 +11,16 @@ The client stays on the address it was given: under chaos that address is a
 Toxiproxy proxy, and a client that followed the server's advertised URLs would
 route around the faults. It reconnects forever with short waits.
 
-URL: nats://host:port[/namespace]. The optional namespace gets its own stream
-and subjects, so several systems can share one server.
+URL: nats://host:port[/namespace], or several servers of one cluster joined by commas
+(nats://h:p1,nats://h:p2,nats://h:p3/namespace): the stream is then replicated on as
+many servers (R3 on three), the client moves between them in turn. The optional
+namespace gets its own stream and subjects, so several systems can share one server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -44,10 +47,14 @@ DUPLICATE_WINDOW = 120.0  # seconds in which a repeated Nats-Msg-Id is dropped
 FETCH_BATCH = 16
 
 
-def parse_nats_url(url: str) -> tuple[str, str]:
-    """(server URL without path, namespace or "") of a nats:// URL; ValueError if malformed."""
-    host, port, namespace = parse_broker_url(url, "nats", _NAME_OK, "letters, digits, _ -")
-    return f"nats://{host}:{port}", namespace
+def parse_nats_url(url: str) -> tuple[list[str], str]:
+    """(server URLs without path, namespace or "") of one nats:// URL or several joined by
+    commas (the namespace written on the last); ValueError if malformed."""
+    servers, namespace = [], ""
+    for part in url.split(","):
+        host, port, namespace = parse_broker_url(part.strip(), "nats", _NAME_OK, "letters, digits, _ -")
+        servers.append(f"nats://{host}:{port}")
+    return servers, namespace
 
 
 def decode(data: bytes) -> Message | None:
@@ -73,7 +80,8 @@ def redelivery_delay(deliveries: int) -> float:
 
 class NatsTransport(Transport):
     def __init__(self, url: str, *, client_id: str, send_timeout: float = 5.0) -> None:
-        self.server, namespace = parse_nats_url(url)
+        self.servers, namespace = parse_nats_url(url)
+        self.server = ",".join(self.servers)  # for messages
         self.namespace = namespace
         self.client_id = client_id
         self.send_timeout = send_timeout
@@ -114,11 +122,14 @@ class NatsTransport(Transport):
             return self._js
 
     async def _open(self) -> NatsClient:
-        own = urlsplit(self.server).netloc
+        own = [urlsplit(s).netloc for s in self.servers]
+        turn = itertools.count(1)
 
         def stay_on_own_address(servers: list, info: dict) -> tuple[object | None, float]:
-            # Never follow advertised cluster URLs: they would bypass the proxy.
-            mine = next((s for s in servers if s.uri.netloc == own), None)
+            # Never follow advertised cluster URLs: they would bypass the proxy. Among the
+            # given servers, the next in turn (on a cluster, a cut node is left).
+            netloc = own[next(turn) % len(own)]
+            mine = next((s for s in servers if s.uri.netloc == netloc), None)
             return mine, 0.25
 
         async def on_error(e: Exception) -> None:
@@ -126,7 +137,7 @@ class NatsTransport(Transport):
 
         try:
             return await nats.connect(
-                servers=[self.server],
+                servers=self.servers,
                 name=self.client_id,
                 dont_randomize=True,
                 reconnect_to_server_handler=stay_on_own_address,
@@ -143,7 +154,8 @@ class NatsTransport(Transport):
 
     async def _declare_stream(self, js: JetStreamContext) -> None:
         config = StreamConfig(name=self.stream, subjects=[f"{self.subject_prefix}.>"],
-                              storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW)
+                              storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW,
+                              num_replicas=len(self.servers))
         try:
             await js.add_stream(config)
         except BadRequestError:
