@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.errors import TxchaosError
 from harness.lab import BROKERS, SERVICES, Lab
-from harness.lab.cluster import CLUSTERED
+from harness.lab.core import CLUSTERED
 
 
 def _rss_mib(pgids: set[int]) -> float:

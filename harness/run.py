@@ -137,12 +137,14 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     from harness.workload_shapes import shape
 
     from faults.catalog import family
+    from harness.lab.core import check_cluster
 
     adapter_cls = load_adapter(config.target)
     for fault in config.faults:
         family(fault)  # BadInput listing the valid faults, before anything starts
     check_options(adapter_cls, config.target_options, config.target)
     shape(config.workload)  # BadInput listing the valid workloads, before anything starts
+    check_cluster(config.cluster, adapter_cls.services)  # before anything starts
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
         raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "

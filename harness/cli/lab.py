@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help=f"any of: {', '.join(SERVICES)}")
         if name == "up":
             sp.add_argument("--cluster", type=int, choices=(1, 3), default=1,
-                            help="nodes per broker: 1, or 3 as a cluster (NATS)")
+                            help="nodes per broker: 1, or 3 as a cluster (NATS, Kafka)")
         sp.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                         help="where the lab keeps its data, logs and state.json (default %(default)s)")
         sp.set_defaults(handler={"up": _up, "status": _status, "down": _down}[name])

@@ -26,7 +26,7 @@ from harness.lab.ports import free_port
 from harness.lab.types import Endpoint, ProxyLink
 from harness.procs import ManagedProcess
 
-__all__ = ["BrokerCluster", "NatsCluster", "CLUSTERED", "ProxyFactory"]
+__all__ = ["BrokerCluster", "NatsCluster", "ProxyFactory"]
 
 # (proxy name, upstream (host, port), listen port or None) -> the proxy's listen (host, port)
 ProxyFactory = Callable[[str, tuple[str, int], "int | None"], tuple[str, int]]
@@ -69,14 +69,20 @@ class BrokerCluster:
     def node_endpoints(self) -> list[tuple[str, Endpoint, ManagedProcess | None]]:
         return [(n.name, n.endpoint(), n.process) for n in self.nodes]
 
-    def peer_proxy(self, a: int, b: int, upstream_port: int) -> int:
-        """Create the proxy through which node a dials node b; its listen port."""
-        name = f"{self.service}-{a}~{self.service}-{b}"
+    def peer_proxy(self, a: int, b: int, upstream_port: int, purpose: str = "") -> int:
+        """Create the proxy through which node a dials node b (for `purpose`, when a pair
+        has several); its listen port."""
+        name = f"{self.service}-{a}~{self.service}-{b}" + (f".{purpose}" if purpose else "")
         host, port = self._proxy(name, ("127.0.0.1", upstream_port), None)
         self.peers.append((f"{self.service}-{a}", f"{self.service}-{b}",
                            ProxyLink(name, self.service, f"{self.service}-{a}", f"{host}:{port}",
                                      (host, port), ("127.0.0.1", upstream_port))))
         return port
+
+    def client_proxy(self, client: str, index: int) -> tuple[tuple[str, int], int | None]:
+        """(upstream, fixed listen port or None) of `client`'s proxy to node `index` (0-based)."""
+        ep = self.nodes[index].endpoint()
+        return (ep.host, ep.port), None
 
     def start(self) -> None:
         self._plan()
@@ -85,6 +91,9 @@ class BrokerCluster:
         if any(errors):
             self.stop()
             raise next(e for e in errors if e is not None)
+        self._await_formed()
+
+    def _await_formed(self) -> None:
         deadline = time.monotonic() + FORM_TIMEOUT
         last: Exception | None = None
         while time.monotonic() < deadline:
@@ -196,5 +205,3 @@ class NatsCluster(BrokerCluster):
                 break
         return leaders.most_common(1)[0][0] if leaders else meta
 
-
-CLUSTERED: dict[str, type[BrokerCluster]] = {"nats": NatsCluster}

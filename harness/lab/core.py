@@ -14,27 +14,30 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from harness import procs
 from harness.disk import reap_stale_mounts
 from harness.errors import BadInput, InfraError
 from harness.lab import probes, registry
-from harness.lab.cluster import CLUSTERED, BrokerCluster
+from harness.lab.cluster import BrokerCluster, NatsCluster
 from harness.lab.config import ENV, KEYS, host_port, load_external
 from harness.lab.kafka import KafkaService
+from harness.lab.kafka_cluster import KafkaCluster
 from harness.lab.local import LocalService, NatsService, RabbitMQService, ToxiproxyService
 from harness.lab.ports import free_port
 from harness.lab.toxiproxy_api import ToxiproxyAPI
 from harness.lab.types import BROKERS, SERVICES, Endpoint, ProxyLink, ServiceStatus
 from harness.procs import ManagedProcess
 
-__all__ = ["Lab"]
+__all__ = ["Lab", "CLUSTERED"]
 
 _LOCAL: dict[str, type[LocalService]] = {
     "rabbitmq": RabbitMQService, "kafka": KafkaService, "nats": NatsService,
     "toxiproxy": ToxiproxyService,
 }
+CLUSTERED: dict[str, type[BrokerCluster]] = {"nats": NatsCluster, "kafka": KafkaCluster}
 _SCHEME = {"rabbitmq": "amqp://guest:guest@{h}:{p}/%2F", "kafka": "kafka://{h}:{p}",
            "nats": "nats://{h}:{p}"}
 
@@ -45,9 +48,14 @@ def _check(services: tuple[str, ...]) -> None:
             raise BadInput(f"unknown service {s!r}; choose from {', '.join(SERVICES)}")
 
 
-def _check_cluster(size: int) -> None:
+def check_cluster(size: int, services: Iterable[str] = ()) -> None:
+    """BadInput unless `services` can run as clusters of `size` nodes."""
     if size not in (1, 3):
         raise BadInput(f"--cluster {size}: a broker runs as 1 node or as a cluster of 3")
+    for service in services:
+        if size > 1 and service in BROKERS and service not in CLUSTERED:
+            raise BadInput(f"--cluster {size}: {service} runs as one node here; clustered "
+                           f"brokers: {', '.join(CLUSTERED)}")
 
 
 class Lab:
@@ -58,7 +66,7 @@ class Lab:
                  disks: bool = False, cluster: int = 1) -> None:
         self.root = Path(root).resolve()  # services run from other working directories
         self.disks = disks  # brokers started from now on keep their data on lazy disks (power-loss)
-        _check_cluster(cluster)
+        check_cluster(cluster)
         self.cluster = cluster  # nodes per clusterable broker (harness.lab.cluster.CLUSTERED)
         self.external = external  # None: a local lab
         self.settings = settings or {}
@@ -118,9 +126,7 @@ class Lab:
     def _new_service(self, service: str) -> LocalService | BrokerCluster:
         pids = self._lab_dir / "pids"  # type: ignore[operator]
         if self.cluster > 1 and service in BROKERS:
-            if service not in CLUSTERED:
-                raise BadInput(f"--cluster {self.cluster}: {service} runs as one node here; clustered "
-                               f"brokers: {', '.join(CLUSTERED)}")
+            check_cluster(self.cluster, (service,))
             return CLUSTERED[service](self.root, pids, size=self.cluster, proxy=self._peer_proxy,
                                       disks=self.disks)
         return _LOCAL[service](self.root, pids, disks=self.disks)
@@ -198,8 +204,9 @@ class Lab:
             raise BadInput(f"link() is for brokers ({', '.join(BROKERS)}); use proxy() for {service}")
         self.ensure(service)
         if self.clustered(service):
-            raise BadInput(f"{service} runs as a cluster in this lab: its clients take one proxy per "
-                           "node (Lab.links, TargetContext.links)")
+            raise BadInput(f"{service} runs as a cluster here (--cluster {self.cluster}), and this target "
+                           "connects its clients to one broker node (ctx.link): run it with --cluster 1, "
+                           "or give its clients ctx.links, a proxy per node (docs/clusters.md)")
         name = f"{client}-{service}"
         with self._lock:
             cached = self._links.get(name)
@@ -224,7 +231,7 @@ class Lab:
             return
         if not self.is_local:
             raise BadInput(f"--cluster {cluster} needs --lab local: the lab starts the cluster's nodes")
-        _check_cluster(cluster)
+        check_cluster(cluster)
         running = [s for s in BROKERS if s in self._services]
         if running:
             self.down(*running)
@@ -251,13 +258,14 @@ class Lab:
             return [self.link(service, client)]
         out = []
         with self._lock:
-            for node, ep, _ in svc.node_endpoints():
+            for i, node in enumerate(svc.names):
                 name = f"{client}-{node}"
                 cached = self._links.get(name)
                 if cached is None or not self._exists(cached):
-                    listen = self._create_proxy(name, (ep.host, ep.port), None)
+                    upstream, fixed = svc.client_proxy(client, i)
+                    listen = self._create_proxy(name, upstream, fixed)
                     cached = ProxyLink(name, service, client, _SCHEME[service].format(h=listen[0], p=listen[1]),
-                                       listen, (ep.host, ep.port))
+                                       listen, upstream)
                     self._links[name] = cached
                 out.append(cached)
         return out
@@ -396,6 +404,8 @@ class Lab:
         if isinstance(kafka, KafkaService):
             state["kafka_bootstrap"] = f"127.0.0.1:{kafka.port}"
             state["kafka_client_listeners"] = [list(s) for s in kafka.slots]
+        elif isinstance(kafka, BrokerCluster):  # its first node, seen alone from outside
+            state["kafka_bootstrap"] = f"127.0.0.1:{kafka.nodes[0].port}"
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps(state, indent=2))
         registry.mark_detached(self._lab_dir, state_path.resolve())

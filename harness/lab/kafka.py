@@ -65,6 +65,14 @@ _FAST = {
 }
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (the nodes of one cluster are formatted with the same)."""
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # argparse would read a leading "-" as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    return cluster_id
+
+
 class KafkaService(LocalService):
     name = "kafka"
 
@@ -72,6 +80,8 @@ class KafkaService(LocalService):
         super().__init__(root, pid_dir, disks=disks)
         self.slots: list[tuple[int, int]] = []  # (broker port, proxy listen port) per CLIENTi
         self.claimed: dict[str, int] = {}  # client -> slot index
+        self.controller = 0
+        self.cluster_id: str | None = None
 
     def _jvm(self, jars: Path, main: str, *args: str) -> list[str]:
         return [binaries.java_bin(), "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC",
@@ -80,23 +90,25 @@ class KafkaService(LocalService):
                 f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
                 f"-Dkafka.logs.dir={self.dir}", "-cp", f"{jars}/*", main, *args]
 
-    def _prepare(self) -> list[ManagedProcess]:
-        jars = binaries.kafka_jars()
-        self.version = binaries.kafka_version(jars)
-        self.port, controller = free_port(), free_port()
+    def _ports(self) -> None:
+        """Choose this node's ports (a cluster chooses them before any node starts)."""
+        self.port, self.controller = free_port(), free_port()
         self.slots = [(free_port(), free_port()) for _ in range(CLIENT_SLOTS)]
         self.claimed = {}
-        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}", f"CONTROLLER://127.0.0.1:{controller}"]
+
+    def _props(self) -> dict[str, str]:
+        """server.properties of a single node: broker and controller, replication 1."""
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}", f"CONTROLLER://127.0.0.1:{self.controller}"]
         advertised = [f"PLAINTEXT://127.0.0.1:{self.port}"]
         for i, (bport, lport) in enumerate(self.slots):
             listeners.append(f"CLIENT{i}://127.0.0.1:{bport}")
             advertised.append(f"CLIENT{i}://127.0.0.1:{lport}")
         protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
         protocols += [f"CLIENT{i}:PLAINTEXT" for i in range(CLIENT_SLOTS)]
-        props = {
+        return {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller}",
             "listeners": ",".join(listeners),
             "advertised.listeners": ",".join(advertised),
             "listener.security.protocol.map": ",".join(protocols),
@@ -106,6 +118,12 @@ class KafkaService(LocalService):
             "log.dirs": str(self.dir / "data"),
             **_FAST,
         }
+
+    def _prepare(self) -> list[ManagedProcess]:
+        jars = binaries.kafka_jars()
+        self.version = binaries.kafka_version(jars)
+        self._ports()
+        props = self._props()
         config = self.dir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.dir / "log4j.properties").write_text(_LOG4J)
@@ -117,7 +135,7 @@ class KafkaService(LocalService):
             # listener must answer too, each advertising its own proxy address.
             probes.kafka_brokers("127.0.0.1", self.port, topic="__txchaos_ready")
             for bport, lport in self.slots:
-                if probes.kafka_brokers("127.0.0.1", bport) != [("127.0.0.1", lport)]:
+                if ("127.0.0.1", lport) not in probes.kafka_brokers("127.0.0.1", bport):
                     raise ConnectionError("kafka: a client listener advertises the wrong address")
             return True
 
@@ -125,9 +143,7 @@ class KafkaService(LocalService):
         return [self._proc("", argv, ready, timeout=90, stop_timeout=10)]
 
     def _format(self, jars: Path, config: Path) -> None:
-        cluster_id = "-"
-        while cluster_id.startswith("-"):  # argparse would read a leading "-" as an option
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = self.cluster_id or new_cluster_id()
         argv = self._jvm(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
         with open(self.log_path, "ab") as log:
             try:

@@ -14,7 +14,7 @@ import struct
 import pika
 import requests
 
-__all__ = ["amqp_version", "kafka_brokers", "nats_version", "nats_monitor", "toxiproxy_version"]
+__all__ = ["amqp_version", "kafka_brokers", "kafka_leaders", "kafka_partition", "nats_version", "nats_monitor", "toxiproxy_version"]
 
 
 def amqp_version(host: str, port: int, timeout: float = 2.0) -> str:
@@ -158,3 +158,59 @@ def nats_monitor(host: str, port: int, page: str, timeout: float = 2.0) -> dict:
     r = requests.get(f"http://{host}:{port}/{page}", timeout=timeout)
     r.raise_for_status()
     return r.json()
+
+
+def kafka_leaders(host: str, port: int, timeout: float = 2.0) -> dict[int, int]:
+    """Metadata (v0) of every topic: node id -> partitions it leads, over the topics whose
+    name does not start with "__" (Kafka's own and the lab's readiness topic)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        resp = _kafka_call(sock, 3, 0, 1, struct.pack(">i", 0))  # no topic named: all of them
+    (count,) = struct.unpack(">i", resp[:4])
+    off = 4
+    for _ in range(count):
+        _host, off = _string(resp, off + 4)
+        off += 4
+    led: dict[int, int] = {}
+    (ntopics,) = struct.unpack(">i", resp[off:off + 4])
+    off += 4
+    for _ in range(ntopics):
+        name, off = _string(resp, off + 2)
+        (nparts,) = struct.unpack(">i", resp[off:off + 4])
+        off += 4
+        for _ in range(nparts):
+            _perr, _pid, leader = struct.unpack(">hii", resp[off:off + 10])
+            off += 10
+            for _ in range(2):  # replicas, isr
+                (n,) = struct.unpack(">i", resp[off:off + 4])
+                off += 4 + 4 * n
+            if leader >= 0 and not name.startswith("__"):
+                led[leader] = led.get(leader, 0) + 1
+    return led
+
+
+def kafka_partition(host: str, port: int, topic: str, timeout: float = 2.0) -> tuple[int, list[int]]:
+    """(leader node id, in-sync replica ids) of partition 0 of `topic` (Metadata v0)."""
+    name = topic.encode()
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        resp = _kafka_call(sock, 3, 0, 1, struct.pack(">ih", 1, len(name)) + name)
+    (count,) = struct.unpack(">i", resp[:4])
+    off = 4
+    for _ in range(count):
+        _host, off = _string(resp, off + 4)
+        off += 4
+    off += 4  # one topic
+    terr, = struct.unpack(">h", resp[off:off + 2])
+    _name, off = _string(resp, off + 2)
+    (nparts,) = struct.unpack(">i", resp[off:off + 4])
+    off += 4
+    if terr != 0 or nparts < 1:
+        raise ConnectionError(f"kafka: topic {topic} error {terr}")
+    _perr, _pid, leader = struct.unpack(">hii", resp[off:off + 10])
+    off += 10
+    (n,) = struct.unpack(">i", resp[off:off + 4])
+    off += 4 + 4 * n
+    (n,) = struct.unpack(">i", resp[off:off + 4])
+    isr = list(struct.unpack(f">{n}i", resp[off + 4:off + 4 + 4 * n]))
+    return leader, isr

@@ -57,16 +57,23 @@ def routes(lab: Lab, node: int) -> list[dict]:
     return probes.nats_monitor("127.0.0.1", svc.nodes[node].monitor, "routez").get("routes") or []
 
 
-def wait(cond, timeout: float = 30.0, what: str = "") -> None:
+def wait(cond, timeout: float = 30.0, what: str = "", show=None) -> None:
+    """Poll `cond` until true; on timeout say what was awaited and, with `show`, what was seen."""
     deadline = time.monotonic() + timeout
+    seen = None
     while time.monotonic() < deadline:
         try:
             if cond():
                 return
-        except Exception:
-            pass
+        except Exception as e:
+            seen = e
         time.sleep(0.25)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
+    if show is not None:
+        try:
+            seen = show()
+        except Exception as e:
+            seen = e
+    raise AssertionError(f"not within {timeout:g} s: {what} (last seen: {seen!r})")
 
 
 @pytest.fixture(scope="module")

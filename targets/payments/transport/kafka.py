@@ -9,7 +9,8 @@ Brokers restart and proxies go down under chaos, so nothing here gives up: the
 serve loop rebuilds its consumer after any error, with a capped backoff, and a
 failed send surfaces as TransportError for the caller to retry.
 
-URL: kafka://host:port[/namespace]. The optional namespace prefixes every topic
+URL: kafka://host:port[/namespace], or a cluster's kafka://h:p1,h:p2,h:p3[/namespace]
+(topics then get replication factor 3). The optional namespace prefixes every topic
 and group name, so several systems can share one broker without seeing each
 other's messages.
 """
@@ -42,9 +43,16 @@ HEARTBEAT_INTERVAL_MS = 1000
 
 
 def parse_kafka_url(url: str) -> tuple[str, str]:
-    """(bootstrap "host:port", namespace or "") of a kafka:// URL; ValueError if malformed."""
-    host, port, namespace = parse_broker_url(url, "kafka", _NAME_OK, "letters, digits, . _ -")
-    return f"{host}:{port}", namespace
+    """(bootstrap "host:port[,host:port...]", namespace or "") of kafka://host:port[/ns], or
+    of a cluster's kafka://h:p1,h:p2,h:p3[/ns]; ValueError if malformed."""
+    scheme, sep, rest = url.partition("://")
+    servers, slash, path = rest.partition("/")
+    bootstrap, namespace, names = [], "", servers.split(",")
+    for i, server in enumerate(names):
+        part = f"{scheme}{sep}{server}" + (f"{slash}{path}" if i == len(names) - 1 else "")
+        host, port, namespace = parse_broker_url(part, "kafka", _NAME_OK, "letters, digits, . _ -")
+        bootstrap.append(f"{host}:{port}")
+    return ",".join(bootstrap), namespace
 
 
 def decode(value: bytes | None) -> Message | None:
@@ -122,7 +130,8 @@ class KafkaTransport(Transport):
             return producer
 
     async def ensure_topic(self, topic: str) -> None:
-        """Create `topic` (1 partition, RF 1) if it does not exist; TransportError on failure."""
+        """Create `topic` (1 partition; replication factor 1, or 3 on a cluster: as many as the
+        bootstrap names, at most 3) if it does not exist; TransportError on failure."""
         if topic in self._known_topics:
             return
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap,
@@ -130,8 +139,9 @@ class KafkaTransport(Transport):
                                     request_timeout_ms=int(self.send_timeout * 1000))
         try:
             await asyncio.wait_for(admin.start(), self.send_timeout)
+            replicas = min(3, len(self.bootstrap.split(",")))  # a cluster's bootstrap names every node
             response = await asyncio.wait_for(
-                admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)]),
+                admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=replicas)]),
                 self.send_timeout)
             for name, code, *rest in response.topic_errors:
                 if code not in (0, _TOPIC_ALREADY_EXISTS):

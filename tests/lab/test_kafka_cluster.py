@@ -1,0 +1,144 @@
+"""A three-node Kafka (KRaft) cluster in the lab (`Lab(cluster=3)`): it forms, topics get
+replication factor 3 with min.insync.replicas 2, an acknowledged record outlives the kill
+of the leader it was written to, a node cut off from its peers leaves the ISR while the
+majority keeps taking writes, and nothing is left after down."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from harness.lab import Lab, probes
+from tests.lab.conftest import live_pids_mentioning
+from tests.lab.test_nats_cluster import wait
+
+
+def bootstrap(lab: Lab, client: str) -> str:
+    return ",".join(f"{h}:{p}" for h, p in (ln.listen for ln in lab.links("kafka", client)))
+
+
+async def _create(servers: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])
+    finally:
+        await admin.close()
+
+
+async def _produce(servers: str, topic: str, n: int, timeout: float) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
+                                request_timeout_ms=int(timeout * 1000))
+    await producer.start()
+    try:
+        for i in range(n):
+            await asyncio.wait_for(producer.send_and_wait(topic, str(i).encode()), timeout)
+        return n
+    finally:
+        await producer.stop()
+
+
+async def _count(servers: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
+                                request_timeout_ms=10000)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        return (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+
+
+def run(coro, timeout: float = 60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def isr(lab: Lab, topic: str) -> tuple[int, list[int]]:
+    """(leader, in-sync replicas) of partition 0 of `topic`, from any node that answers."""
+    for name, _ in lab.nodes("kafka"):
+        node = next(n for n in lab._services["kafka"].nodes if n.name == name)
+        try:
+            return probes.kafka_partition("127.0.0.1", node.port, topic)
+        except Exception:
+            continue
+    raise AssertionError("no Kafka node answers")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Lab]:
+    lab = Lab(Path(tmp_path_factory.mktemp("kafka-cluster")), cluster=3)
+    try:
+        lab.ensure("kafka")
+        yield lab
+    finally:
+        lab.down()
+
+
+def test_three_nodes_form_one_cluster_and_replicate_three_ways(cluster):
+    rows = [s for s in cluster.status() if s.service.startswith("kafka")]
+    assert [(s.service, s.state) for s in rows] == [(f"kafka-{i}", "running") for i in (1, 2, 3)]
+    assert len(cluster.peer_links("kafka")) == 12  # raft and replication, each direction of 3 pairs
+    servers = bootstrap(cluster, "test-form")
+    # a client is told only its own proxies, one per node
+    assert sorted(probes.kafka_brokers(*cluster.links("kafka", "test-form")[0].listen)) == \
+        sorted(ln.listen for ln in cluster.links("kafka", "test-form"))
+    run(_create(servers, "formed"))
+    assert run(_produce(servers, "formed", 10, 10)) == 10
+    wait(lambda: len(isr(cluster, "formed")[1]) == 3, what="three in-sync replicas")
+
+
+def test_an_acked_record_survives_the_kill_of_its_leader(cluster):
+    servers = bootstrap(cluster, "test-kill")
+    run(_create(servers, "killed"))
+    assert run(_produce(servers, "killed", 50, 10)) == 50
+    leader = isr(cluster, "killed")[0]
+    victim = dict(cluster.nodes("kafka"))[f"kafka-{leader}"]
+    victim.kill(signal.SIGKILL)
+    try:
+        wait(lambda: isr(cluster, "killed")[0] not in (leader, -1), what="a new leader")
+        assert run(_count(servers, "killed")) == 50
+    finally:
+        victim.start()
+    wait(lambda: len(isr(cluster, "killed")[1]) == 3, timeout=60, what="the killed node back in sync")
+
+
+def test_a_node_cut_off_from_its_peers_leaves_the_isr_and_the_majority_keeps_writing(cluster):
+    servers = bootstrap(cluster, "test-split")
+    run(_create(servers, "split"))
+    assert run(_produce(servers, "split", 10, 10)) == 10
+    wait(lambda: len(isr(cluster, "split")[1]) == 3, what="three in-sync replicas")
+    cut = [p.proxy for a, b, p in cluster.peer_links("kafka") if "kafka-3" in (a, b)]
+    assert len(cut) == 8
+    for p in cut:
+        cluster.toxiproxy.set_enabled(p, False)
+    try:
+        # its replication goes only through its peer proxies: it drops out of the ISR
+        wait(lambda: 3 not in isr(cluster, "split")[1] and isr(cluster, "split")[0] in (1, 2),
+             timeout=60, what="kafka-3 out of the ISR, a leader in the majority",
+             show=lambda: (isr(cluster, "split"), cluster.leader("kafka")))
+        assert run(_produce(servers, "split", 20, 10)) == 20  # acks=all, min.insync 2: the majority
+    finally:
+        for p in cut:
+            cluster.toxiproxy.set_enabled(p, True)
+    wait(lambda: len(isr(cluster, "split")[1]) == 3, timeout=60, what="kafka-3 back in sync")
+    assert run(_count(servers, "split")) == 30
+
+
+def test_down_leaves_no_process_and_no_proxy(tmp_path):
+    lab = Lab(tmp_path / "lab", cluster=3)
+    lab.ensure("kafka")
+    api = lab.toxiproxy
+    lab.links("kafka", "someone")
+    assert len(api.proxies()) == 15  # twelve peer proxies, three of the client's
+    lab.down("kafka")
+    assert api.proxies() == {}
+    lab.down()
+    assert not live_pids_mentioning(str(tmp_path / "lab"))
