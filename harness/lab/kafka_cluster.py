@@ -4,9 +4,13 @@ reach each other only through Toxiproxy proxies.
 Kafka connects to a peer at the address that peer advertises, one address per
 listener, so per-pair proxies need a listener per dialling node: every node has
 listeners FROM1..FROMn, advertises its FROMk at the proxy from node k to it, and node k
-uses FROMk as its inter-broker listener. The controller quorum is a node's own file, so
-node i names voter j at the proxy from i to j. Two proxies per direction and pair:
-`kafka-i~kafka-j.raft` and `kafka-i~kafka-j.repl`. Clients keep the single-node scheme
+uses FROMk as its inter-broker listener. The same for the controllers: every node has
+controller listeners CTL1..CTLn, advertised likewise, and node k's own CTLk comes first
+in its `controller.listener.names` (a broker reaches the active controller at the
+address it registered for that listener; with a single CONTROLLER listener, a node cut
+off from its peers still reached the controller directly). Node k's quorum voters are
+the same proxies. Two proxies per direction and pair: `kafka-i~kafka-j.ctl` and
+`kafka-i~kafka-j.repl`. Clients keep the single-node scheme
 (harness.lab.kafka): a client claims the same CLIENTk listener on every node, each
 advertised at that client's proxy to that node.
 
@@ -36,8 +40,8 @@ REPLICATED = {
     "transaction.state.log.min.isr": "2",
     "share.coordinator.state.topic.replication.factor": "3",
     "share.coordinator.state.topic.min.isr": "2",
-    # a follower cut off leaves the ISR after 5 s (default 30 s: longer than most fault windows)
-    "replica.lag.time.max.ms": "5000",
+    # a follower cut off leaves the ISR after 10 s (default 30 s: longer than most fault windows)
+    "replica.lag.time.max.ms": "10000",
 }
 
 
@@ -48,11 +52,13 @@ class _KafkaNode(KafkaService):
         self.name = f"kafka-{index}"
         super().__init__(root, pid_dir, disks=disks)
         self.index = index
-        self.port, self.controller = free_port(), free_port()
+        self.port = free_port()  # PLAINTEXT, unproxied: the lab's own probes
         self.slots = [(free_port(), free_port()) for _ in range(CLIENT_SLOTS)]
         self.repl: dict[int, int] = {}  # k -> port of listener FROMk
         self.repl_advertised: dict[int, int] = {}  # k -> where FROMk is advertised (k's proxy to here)
-        self.voters: dict[int, int] = {}  # j -> where this node reaches voter j
+        self.ctl: dict[int, int] = {}  # k -> port of controller listener CTLk
+        self.ctl_advertised: dict[int, int] = {}  # k -> where CTLk is advertised (k's proxy to here)
+        self.voter: dict[int, int] = {}  # j -> where this node reaches voter j (its proxy to j's CTL<self>)
 
     def _ports(self) -> None:
         """Fixed by the cluster before any node starts (the proxies point at them)."""
@@ -60,17 +66,23 @@ class _KafkaNode(KafkaService):
     def _props(self) -> dict[str, str]:
         props = super()._props()
         names = sorted(self.repl)
-        listeners = [props["listeners"]] + [f"FROM{k}://127.0.0.1:{self.repl[k]}" for k in names]
+        own = [ln for ln in props["listeners"].split(",") if not ln.startswith("CONTROLLER:")]
+        listeners = own + [f"{kind}{k}://127.0.0.1:{ports[k]}" for kind, ports in
+                           (("FROM", self.repl), ("CTL", self.ctl)) for k in names]
         advertised = [props["advertised.listeners"]] + \
-            [f"FROM{k}://127.0.0.1:{self.repl_advertised[k]}" for k in names]
-        protocols = [props["listener.security.protocol.map"]] + [f"FROM{k}:PLAINTEXT" for k in names]
+            [f"{kind}{k}://127.0.0.1:{ports[k]}" for kind, ports in
+             (("FROM", self.repl_advertised), ("CTL", self.ctl_advertised)) for k in names]
+        protocols = [p for p in props["listener.security.protocol.map"].split(",") if not p.startswith("CONTROLLER:")]
+        protocols += [f"{kind}{k}:PLAINTEXT" for kind in ("FROM", "CTL") for k in names]
+        voters = ",".join(f"{j}@127.0.0.1:{self.ctl[j] if j == self.index else self.voter[j]}" for j in names)
         props.update({
             "node.id": str(self.index),
-            "controller.quorum.voters": ",".join(f"{j}@127.0.0.1:{p}" for j, p in sorted(self.voters.items())),
+            "controller.quorum.voters": voters,
             "listeners": ",".join(listeners),
             "advertised.listeners": ",".join(advertised),
             "listener.security.protocol.map": ",".join(protocols),
             "inter.broker.listener.name": f"FROM{self.index}",
+            "controller.listener.names": ",".join(f"CTL{k}" for k in [self.index] + [k for k in names if k != self.index]),
             **REPLICATED,
         })
         return props
@@ -98,13 +110,15 @@ class KafkaCluster(BrokerCluster):
         for node in nodes:
             node.cluster_id = cluster_id
             node.repl = {k: free_port() for k in range(1, self.size + 1)}
+            node.ctl = {k: free_port() for k in range(1, self.size + 1)}
         for a in nodes:
             for b in nodes:
                 if a is b:
-                    a.voters[a.index] = a.controller
                     a.repl_advertised[a.index] = a.repl[a.index]
+                    a.ctl_advertised[a.index] = a.ctl[a.index]
                     continue
-                a.voters[b.index] = self.peer_proxy(a.index, b.index, b.controller, "raft")
+                a.voter[b.index] = b.ctl_advertised[a.index] = \
+                    self.peer_proxy(a.index, b.index, b.ctl[a.index], "ctl")
                 b.repl_advertised[a.index] = self.peer_proxy(a.index, b.index, b.repl[a.index], "repl")
         self.nodes = nodes  # type: ignore[assignment]
 

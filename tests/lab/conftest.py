@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,3 +60,32 @@ def disabled(lab: Lab, proxy: str) -> Iterator[None]:
         yield
     finally:
         lab.toxiproxy.set_enabled(proxy, True)
+
+
+def clustered_lab(tmp_path_factory, service: str) -> Iterator[Lab]:
+    """A lab running `service` as a three-node cluster, down at the end (a fixture's body)."""
+    lab = Lab(Path(tmp_path_factory.mktemp(f"{service}-cluster")), cluster=3)
+    try:
+        lab.ensure(service)
+        yield lab
+    finally:
+        lab.down()
+
+
+def wait(cond, timeout: float = 30.0, what: str = "", show=None) -> None:
+    """Poll `cond` until true; on timeout say what was awaited and, with `show`, what was seen."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except Exception as e:
+            seen = e
+        time.sleep(0.25)
+    if show is not None:
+        try:
+            seen = show()
+        except Exception as e:
+            seen = e
+    raise AssertionError(f"not within {timeout:g} s: {what} (last seen: {seen!r})")

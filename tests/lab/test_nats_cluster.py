@@ -1,21 +1,20 @@
 """A three-node NATS cluster in the lab (`Lab(cluster=3)`): it forms through its peer
 proxies, an acknowledged message outlives the node it was published to, the majority
-keeps working while one node is cut off from its peers, and nothing is left after down."""
+keeps working while one node is cut off from its peers (and nothing is left after down:
+test_clusters.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
 from nats.js.api import StreamConfig
 
 from harness.lab import Lab, probes
-from tests.lab.conftest import live_pids_mentioning
+from tests.lab.conftest import clustered_lab, wait
 
 
 async def _quiet(e: Exception) -> None:
@@ -57,33 +56,9 @@ def routes(lab: Lab, node: int) -> list[dict]:
     return probes.nats_monitor("127.0.0.1", svc.nodes[node].monitor, "routez").get("routes") or []
 
 
-def wait(cond, timeout: float = 30.0, what: str = "", show=None) -> None:
-    """Poll `cond` until true; on timeout say what was awaited and, with `show`, what was seen."""
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return
-        except Exception as e:
-            seen = e
-        time.sleep(0.25)
-    if show is not None:
-        try:
-            seen = show()
-        except Exception as e:
-            seen = e
-    raise AssertionError(f"not within {timeout:g} s: {what} (last seen: {seen!r})")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Lab]:
-    lab = Lab(Path(tmp_path_factory.mktemp("nats-cluster")), cluster=3)
-    try:
-        lab.ensure("nats")
-        yield lab
-    finally:
-        lab.down()
+    yield from clustered_lab(tmp_path_factory, "nats")
 
 
 def test_three_nodes_form_one_cluster_through_their_peer_proxies(cluster):
@@ -133,16 +108,3 @@ def test_a_node_cut_off_from_its_peers_leaves_the_majority_working(cluster):
             cluster.toxiproxy.set_enabled(p, True)
     wait(lambda: all(len(routes(cluster, i)) == 2 for i in range(3)), what="the cluster re-formed")
     wait(lambda: stored(links[2].url, "SPLIT") == 30, what="nats-3 caught up")
-
-
-def test_down_leaves_no_process_and_no_proxy(tmp_path):
-    lab = Lab(tmp_path / "lab", cluster=3)
-    lab.ensure("nats")
-    api = lab.toxiproxy
-    lab.links("nats", "someone")
-    assert len(api.proxies()) == 6  # three peer proxies, three of the client's
-    lab.down("nats")
-    assert api.proxies() == {}
-    assert not live_pids_mentioning(str(tmp_path / "lab" / "nats-"))
-    lab.down()
-    assert not live_pids_mentioning(str(tmp_path / "lab"))
