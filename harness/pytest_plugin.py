@@ -59,6 +59,8 @@ OPTIONS = [
     _Option("faults", "--faults", "fault families to inject (see `txchaos run --help`)", metavar="F1,F2"),
     _Option("lab", "--lab", "local: start brokers and Toxiproxy here; external: use the TXCHAOS_* "
             "environment variables; or a lab config file", metavar="local|external|FILE"),
+    _Option("cluster", "--cluster", "nodes per broker in a local lab: 1, or 3 as a cluster (NATS, "
+            "Kafka; docs/clusters.md)", type=int, metavar="N"),
     _Option("target-opt", None, "an option of the target's adapter (repeatable; in the ini, one a "
             "line)", append=True, metavar="KEY=VALUE"),
 ]
@@ -212,7 +214,8 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     root = Path(tmp_path_factory.mktemp("lab"))
-    the_lab = Lab.from_option(option(config, "lab") or "local", root=root)
+    the_lab = Lab.from_option(option(config, "lab") or "local", root=root,
+                              cluster=int(option(config, "cluster") or 1))
     try:
         yield the_lab
     finally:

@@ -93,6 +93,7 @@ class ChaosRunner:
         if full_key not in self.cache:
             seed = run_seed(self.config, *full_key)
             name = _dir_name(full_key)
+            options.setdefault("cluster", getattr(self.lab, "cluster", 1))  # the session lab's shape
             config = RunConfig(target=target, seed=seed, out=self.base / name,
                                duration=self.duration or duration or DEFAULT_DURATION,
                                target_options=self.target_options, **options)

@@ -12,9 +12,9 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from harness import procs
