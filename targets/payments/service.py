@@ -21,9 +21,10 @@ from targets.payments import config as config_mod
 from targets.payments import mutants
 from targets.payments.failpoints import Failpoints, SpecError
 from targets.payments.mutants import Hooks
-from targets.payments.transport.base import Transport, make_transport
+from targets.payments.transport.base import Transport, TransportError, make_transport
 
 log = logging.getLogger("txchaos.target")
+CONNECT_PATIENCE = 20.0  # seconds a starting service keeps trying its broker before it gives up
 
 
 class Service(Protocol):
@@ -79,9 +80,25 @@ def build_app(svc: Service) -> web.Application:
     return app
 
 
+async def _connect(transport: Transport) -> None:
+    """Connect, retrying for CONNECT_PATIENCE: a broker cluster that is failing over (a node
+    just re-joined, a leader being elected) answers again within seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CONNECT_PATIENCE
+    while True:
+        try:
+            await transport.connect()
+            return
+        except TransportError as e:
+            if loop.time() >= deadline:
+                raise
+            log.warning("broker not ready, trying again: %s", e)
+            await asyncio.sleep(0.5)
+
+
 async def _serve(svc: Service) -> None:
     await svc.recover()
-    await svc.transport.connect()
+    await _connect(svc.transport)
     runner = web.AppRunner(build_app(svc), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", svc.cfg.http_port).start()
