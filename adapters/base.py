@@ -52,6 +52,7 @@ CAPABILITIES: Mapping[str, str | None] = {
     "no-negative": None,          # no balance ever goes below zero
     "failpoints": "arm_failpoint",  # crash/delay a node at a named protocol step
     "mutants": "mutants",         # mutants() names seeded bugs, chosen with ctx.mutant
+    "clusters": None,             # its clients take ctx.links: it runs on clustered brokers (--cluster 3)
 }
 
 

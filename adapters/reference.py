@@ -59,7 +59,8 @@ class ReferenceAdapter(HttpClient, Adapter):
     """
 
     broker: ClassVar[str]
-    capabilities: ClassVar[frozenset[str]] = frozenset({"read", "no-negative", "failpoints", "mutants"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"read", "no-negative", "failpoints", "mutants",
+                                                        "clusters"})
     timeouts: ClassVar[dict[str, float]] = {
         name: float(DEFAULT_SETTINGS[f"TXCHAOS_{name.upper().replace('-', '')}_TIMEOUT"])
         for name in ("vote", "reply", "in-doubt")}

@@ -145,6 +145,10 @@ def run_chaos(config: RunConfig, *, lab: Any = None, observer: RunObserver | Non
     check_options(adapter_cls, config.target_options, config.target)
     shape(config.workload)  # BadInput listing the valid workloads, before anything starts
     check_cluster(config.cluster, adapter_cls.services)  # before anything starts
+    if config.cluster > 1 and "clusters" not in adapter_cls.capabilities:
+        raise BadInput(f"target {config.target!r} connects its clients to one broker node (ctx.link): "
+                       "run it with --cluster 1, or give its clients ctx.links, a proxy per node, and "
+                       "declare the capability clusters (docs/clusters.md)")
     adapter: Adapter = adapter_cls()
     if config.mutant and config.mutant not in adapter.mutants():
         raise BadInput(f"target {config.target!r} has no mutant {config.mutant!r}; "
