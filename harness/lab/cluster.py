@@ -66,9 +66,6 @@ class BrokerCluster:
     def endpoint(self) -> Endpoint:
         return self.nodes[0].endpoint()
 
-    def node_endpoints(self) -> list[tuple[str, Endpoint, ManagedProcess | None]]:
-        return [(n.name, n.endpoint(), n.process) for n in self.nodes]
-
     def peer_proxy(self, a: int, b: int, upstream_port: int, purpose: str = "") -> int:
         """Create the proxy through which node a dials node b (for `purpose`, when a pair
         has several); its listen port."""

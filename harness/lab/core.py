@@ -246,7 +246,7 @@ class Lab:
         _check((service,))
         svc = self._services.get(service)
         if isinstance(svc, BrokerCluster):
-            return [(name, proc) for name, _, proc in svc.node_endpoints()]
+            return [(n.name, n.process) for n in svc.nodes]
         return [(service, self.process(service))]
 
     def links(self, service: str, client: str) -> list[ProxyLink]:

@@ -99,10 +99,6 @@ class KafkaCluster(BrokerCluster):
         super().__init__(*args, **kwargs)
         self.claimed: dict[str, int] = {}  # client -> its CLIENTk slot, the same on every node
 
-    @property
-    def slots(self) -> list[tuple[int, int]]:
-        return self.nodes[0].slots if self.nodes else []  # type: ignore[attr-defined]
-
     def _plan(self) -> None:
         cluster_id = new_cluster_id()
         nodes = [_KafkaNode(self.root, self.pid_dir, index=i, disks=False)  # not on lazy disks
