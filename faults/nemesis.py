@@ -183,7 +183,9 @@ class Nemesis:
         """Undo what a killed run may have left: toxics, disabled proxies, paused nodes."""
         self.toxiproxy.reset()
         for node in self.topology.nodes:
-            if node.process is not None and node.process.state == "stopped":
+            if node.process is not None and node.process.alive:
+                # unconditionally: a SIGSTOP sent just before may not show in /proc yet,
+                # and SIGCONT also discards a stop signal still pending
                 node.process.resume()
         if self.docker is not None:
             for node in self.topology.nodes:

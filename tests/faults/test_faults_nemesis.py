@@ -146,6 +146,7 @@ def test_new_run_clears_what_a_killed_run_left(topology: Topology, toxiproxy_url
     proc = topology.node("accounts-b").process
     assert proc is not None
     proc.pause()
+    assert becomes(proc.pid, "stopped")
     asyncio.run(Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
                 .run(Schedule(None, [])))
     assert all(p["enabled"] and not p["toxics"] for p in server.state().values())
