@@ -72,7 +72,7 @@ def client_url(service: str, host: str, port: int) -> str:
 
 def joined_url(links: Sequence[Link]) -> str:
     """One connection string for a client given several brokers nodes' links: a Kafka
-    bootstrap list `h:p,h:p`, or the nodes' URLs joined by commas (NATS)."""
+    bootstrap list `h:p,h:p`, or the nodes' URLs joined by commas (NATS, RabbitMQ)."""
     return ",".join(link.url for link in links)
 
 

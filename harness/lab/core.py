@@ -25,6 +25,7 @@ from harness.lab.cluster import BrokerCluster, NatsCluster
 from harness.lab.config import ENV, KEYS, host_port, load_external
 from harness.lab.kafka import KafkaService
 from harness.lab.kafka_cluster import KafkaCluster
+from harness.lab.rabbitmq_cluster import RabbitMQCluster
 from harness.lab.local import LocalService, NatsService, RabbitMQService, ToxiproxyService
 from harness.lab.ports import free_port
 from harness.lab.toxiproxy_api import ToxiproxyAPI
@@ -37,7 +38,8 @@ _LOCAL: dict[str, type[LocalService]] = {
     "rabbitmq": RabbitMQService, "kafka": KafkaService, "nats": NatsService,
     "toxiproxy": ToxiproxyService,
 }
-CLUSTERED: dict[str, type[BrokerCluster]] = {"nats": NatsCluster, "kafka": KafkaCluster}
+CLUSTERED: dict[str, type[BrokerCluster]] = {"nats": NatsCluster, "kafka": KafkaCluster,
+                                             "rabbitmq": RabbitMQCluster}
 _SCHEME = {"rabbitmq": "amqp://guest:guest@{h}:{p}/%2F", "kafka": "kafka://{h}:{p}",
            "nats": "nats://{h}:{p}"}
 

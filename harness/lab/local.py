@@ -182,25 +182,30 @@ class RabbitMQService(LocalService):
 
     name = "rabbitmq"
 
+    def _ports(self) -> None:
+        """Choose this node's ports and name (a cluster chooses them before any node starts)."""
+        self.port, self.dist, self.epmd_port = free_port(), free_port(), free_port()
+        self.node = f"txchaos-{self.port}-{os.getpid()}@localhost"
+
+    def _config(self) -> str:
+        """rabbitmq.conf."""
+        return "disk_free_limit.absolute = 10MB\n"
+
+    def _erl_args(self) -> str:
+        return "-kernel inet_dist_use_interface {127,0,0,1}"
+
     def _prepare(self) -> list[ManagedProcess]:
         server = binaries.find_program("rabbitmq-server", what="RabbitMQ server (rabbitmq-server)",
                                        extra_dirs=(Path("/usr/lib/rabbitmq/bin"),))
-        epmd = binaries.find_program("epmd", what="Erlang epmd (erlang-base)",
-                                     extra_dirs=(Path("/usr/lib/erlang/bin"),))
-        self.port, dist, epmd_port = free_port(), free_port(), free_port()
-        node = f"txchaos-{self.port}-{os.getpid()}@localhost"
+        self._ports()
         mnesia = self.data_dir("mnesia")
         (self.dir / "enabled_plugins").write_text("[].\n")
-        (self.dir / "rabbitmq.conf").write_text("disk_free_limit.absolute = 10MB\n")
-        env = dict(os.environ)
+        (self.dir / "rabbitmq.conf").write_text(self._config())
+        env = self.env()
         env.update({
-            "HOME": str(self.dir),
-            "ERL_EPMD_PORT": str(epmd_port),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODENAME": node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(dist),
+            "RABBITMQ_DIST_PORT": str(self.dist),
             "RABBITMQ_MNESIA_BASE": str(mnesia),
             "RABBITMQ_LOG_BASE": str(self.dir),
             "RABBITMQ_LOGS": "-",
@@ -208,19 +213,30 @@ class RabbitMQService(LocalService):
             "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq"),
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
             "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": self._erl_args(),
         })
 
         def ready() -> bool:
             self.version = probes.amqp_version("127.0.0.1", self.port)
             return True
 
-        return [
-            self._proc("epmd", [epmd, "-port", str(epmd_port), "-address", "127.0.0.1"],
-                       lambda: port_open("127.0.0.1", epmd_port), env=env,
-                       log=self.dir / "epmd.log", timeout=10, stop_timeout=5),
-            self._proc("", [server], ready, env=env, timeout=90),
-        ]
+        return [self.epmd(self.dir, self.pid_dir, self.epmd_port), self._proc("", [server], ready, env=env, timeout=90)]
+
+    @staticmethod
+    def epmd(dir: Path, pid_dir: Path, port: int) -> ManagedProcess:
+        """An epmd of our own on `port`: nodes register there and tools look them up there."""
+        epmd = binaries.find_program("epmd", what="Erlang epmd (erlang-base)",
+                                     extra_dirs=(Path("/usr/lib/erlang/bin"),))
+        return ManagedProcess(f"{dir.name}-epmd", [epmd, "-port", str(port), "-address", "127.0.0.1"],
+                              log_path=dir / "epmd.log", ready=lambda: port_open("127.0.0.1", port),
+                              ready_timeout=10, pid_dir=pid_dir, stop_timeout=5, cwd=dir)
+
+    def env(self) -> dict[str, str]:
+        """What this node's tools (rabbitmq-server, rabbitmqctl) need to find and reach it."""
+        env = dict(os.environ)
+        env.update({"HOME": str(self.dir), "ERL_EPMD_PORT": str(self.epmd_port),
+                    "ERL_EPMD_ADDRESS": "127.0.0.1", "RABBITMQ_NODENAME": self.node})
+        return env
 
     def endpoint(self) -> Endpoint:
         return Endpoint("rabbitmq", "127.0.0.1", self.port,

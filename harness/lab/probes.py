@@ -17,8 +17,8 @@ import requests
 __all__ = ["amqp_version", "kafka_brokers", "kafka_leaders", "kafka_partition", "nats_version", "nats_monitor", "toxiproxy_version"]
 
 
-def amqp_version(host: str, port: int, timeout: float = 2.0) -> str:
-    """Open and close a real AMQP connection as guest; the server's version."""
+def amqp_server_properties(host: str, port: int, timeout: float = 2.0) -> dict[str, str]:
+    """Open and close a real AMQP connection as guest; what the server says of itself."""
     params = pika.ConnectionParameters(
         host=host, port=port, credentials=pika.PlainCredentials("guest", "guest"),
         connection_attempts=1, socket_timeout=timeout, blocked_connection_timeout=timeout,
@@ -26,10 +26,15 @@ def amqp_version(host: str, port: int, timeout: float = 2.0) -> str:
     )
     conn = pika.BlockingConnection(params)
     try:
-        version = conn._impl.server_properties.get("version", "unknown")  # pika keeps them here
+        props = dict(conn._impl.server_properties)  # pika keeps them here
     finally:
         conn.close()
-    return version.decode() if isinstance(version, bytes) else str(version)
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in props.items()}
+
+
+def amqp_version(host: str, port: int, timeout: float = 2.0) -> str:
+    """The server's version, over a real AMQP connection."""
+    return str(amqp_server_properties(host, port, timeout).get("version", "unknown"))
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

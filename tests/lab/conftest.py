@@ -72,6 +72,11 @@ def clustered_lab(tmp_path_factory, service: str) -> Iterator[Lab]:
         lab.down()
 
 
+def node_states(lab: Lab, service: str) -> list[tuple[str, str]]:
+    """(node, state) of each node of a clustered `service`, as `lab status` shows them."""
+    return [(s.service, s.state) for s in lab.status() if s.service.startswith(f"{service}-")]
+
+
 def wait(cond, timeout: float = 30.0, what: str = "", show=None) -> None:
     """Poll `cond` until true; on timeout say what was awaited and, with `show`, what was seen."""
     deadline = time.monotonic() + timeout

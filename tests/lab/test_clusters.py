@@ -11,7 +11,7 @@ from harness.lab import Lab
 from tests.lab.conftest import live_pids_mentioning
 
 
-@pytest.mark.parametrize("service, proxies", [("nats", 3 + 3), ("kafka", 12 + 3)])
+@pytest.mark.parametrize("service, proxies", [("nats", 3 + 3), ("kafka", 12 + 3), ("rabbitmq", 6 + 3)])
 def test_down_leaves_no_process_and_no_proxy(tmp_path: Path, service: str, proxies: int) -> None:
     lab = Lab(tmp_path / "lab", cluster=3)
     lab.ensure(service)

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from harness.lab import Lab, probes
-from tests.lab.conftest import clustered_lab, wait
+from tests.lab.conftest import clustered_lab, node_states, wait
 
 
 def bootstrap(lab: Lab, client: str) -> str:
@@ -87,8 +87,7 @@ def cluster(tmp_path_factory) -> Iterator[Lab]:
 
 
 def test_three_nodes_form_one_cluster_and_replicate_three_ways(cluster):
-    rows = [s for s in cluster.status() if s.service.startswith("kafka")]
-    assert [(s.service, s.state) for s in rows] == [(f"kafka-{i}", "running") for i in (1, 2, 3)]
+    assert node_states(cluster, "kafka") == [(f"kafka-{i}", "running") for i in (1, 2, 3)]
     assert len(cluster.peer_links("kafka")) == 12  # controller and replication, each direction of 3 pairs
     servers = bootstrap(cluster, "test-form")
     # a client is told only its own proxies, one per node

@@ -14,7 +14,7 @@ import pytest
 from nats.js.api import StreamConfig
 
 from harness.lab import Lab, probes
-from tests.lab.conftest import clustered_lab, wait
+from tests.lab.conftest import clustered_lab, node_states, wait
 
 
 async def _quiet(e: Exception) -> None:
@@ -67,8 +67,7 @@ def cluster(tmp_path_factory) -> Iterator[Lab]:
 
 
 def test_three_nodes_form_one_cluster_through_their_peer_proxies(cluster):
-    rows = [s for s in cluster.status() if s.service.startswith("nats")]
-    assert [(s.service, s.state) for s in rows] == [(f"nats-{i}", "running") for i in (1, 2, 3)]
+    assert node_states(cluster, "nats") == [(f"nats-{i}", "running") for i in (1, 2, 3)]
     peers = cluster.peer_links("nats")
     assert [(a, b) for a, b, _ in peers] == [("nats-1", "nats-2"), ("nats-1", "nats-3"), ("nats-2", "nats-3")]
     proxy_ports = {p.listen[1] for _, _, p in peers}

@@ -14,7 +14,8 @@ from tests.run.test_run_cli import txchaos
 CLUSTER_FAULTS = "leader-kill,leader-isolate,rolling-restart,broker-kill,partition"
 
 
-@pytest.mark.parametrize("broker", ["nats", pytest.param("kafka", marks=pytest.mark.nightly)])
+@pytest.mark.parametrize("broker", ["rabbitmq", pytest.param("nats", marks=pytest.mark.nightly),
+                                    pytest.param("kafka", marks=pytest.mark.nightly)])
 def test_the_correct_target_keeps_every_invariant_under_cluster_faults(tmp_path: Path, broker: str) -> None:
     out = tmp_path / "run"
     done = txchaos("run", "--target", broker, "--cluster", "3", "--faults", CLUSTER_FAULTS,

@@ -24,7 +24,7 @@ def txchaos(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
     (["--target", "nats", "--intensity", "2"], "--intensity must be between 0 and 1"),
     (["--target", "nats", "--schedule", "/no/such/file.json"], "no such file"),
     (["--target"], "expected one argument"),
-    (["--target", "rabbitmq", "--cluster", "3"], "rabbitmq runs as one node here"),
+    (["--target", "nats", "--cluster", "2"], "invalid choice: 2 (choose from 1, 3)"),
     (["--target", "kafka-eos-py", "--cluster", "3"], "run it with --cluster 1"),
 ])
 def test_bad_input_exits_3_with_a_message_and_starts_nothing(tmp_path: Path, args: list[str],

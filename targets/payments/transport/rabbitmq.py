@@ -6,6 +6,11 @@ handed to it and awaited through a future) and one consumer thread per served
 inbox. Both reconnect forever with a short backoff, because the broker is
 killed and partitioned on purpose. A consumer acknowledges a message only after
 its handler returned on the event loop, so a crash in between redelivers it.
+
+URL: amqp://user:pass@host:port/vhost, or the URLs of a cluster's nodes joined by
+commas. On a cluster, queues are quorum queues (replicated on a Raft majority; a
+confirm means a majority stored it), and each new connection goes to the next node
+in turn, so a client whose node died, paused or was cut off moves on.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from typing import Any
 
 import pika
@@ -40,23 +46,40 @@ def _params(url: str, client_id: str) -> pika.URLParameters:
     return params
 
 
-def _declare(channel: Any, inbox: str) -> None:
-    channel.queue_declare(queue=inbox, durable=True)
+class _Nodes:
+    """The broker's node URLs; each connection takes the next in turn (a client starts at
+    a node of its own, so a cluster's clients spread over its nodes)."""
+
+    def __init__(self, url: str, client_id: str) -> None:
+        self.urls = [u.strip() for u in url.split(",") if u.strip()] or [url]
+        self.clustered = len(self.urls) > 1
+        self._next = zlib.crc32(client_id.encode()) % len(self.urls)
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            url = self.urls[self._next]
+            self._next = (self._next + 1) % len(self.urls)
+            return url
+
+    def declare(self, channel: Any, inbox: str) -> None:
+        args = {"x-queue-type": "quorum"} if self.clustered else None
+        channel.queue_declare(queue=inbox, durable=True, arguments=args)
 
 
 class _Publisher(threading.Thread):
     """Owns the publishing connection; serves (inbox, body, dedup_id, future) jobs."""
 
-    def __init__(self, url: str, client_id: str) -> None:
+    def __init__(self, nodes: _Nodes, client_id: str) -> None:
         super().__init__(name=f"rmq-pub-{client_id}", daemon=True)
-        self.url, self.client_id = url, client_id
+        self.nodes, self.client_id = nodes, client_id
         self.jobs: queue.Queue[tuple[str, bytes, str, concurrent.futures.Future[None]] | None] = queue.Queue()
         self._conn: Any = None
         self._channel: Any = None
         self._declared: set[str] = set()
 
     def _connect(self) -> None:
-        self._conn = pika.BlockingConnection(_params(self.url, self.client_id + "-pub"))
+        self._conn = pika.BlockingConnection(_params(self.nodes.take(), self.client_id + "-pub"))
         self._channel = self._conn.channel()
         self._channel.confirm_delivery()
         self._declared.clear()
@@ -87,7 +110,7 @@ class _Publisher(threading.Thread):
                     self._drop()
                     self._connect()
                 if inbox not in self._declared:
-                    _declare(self._channel, inbox)
+                    self.nodes.declare(self._channel, inbox)
                     self._declared.add(inbox)
                 self._channel.basic_publish(
                     exchange="",
@@ -118,10 +141,10 @@ class _Publisher(threading.Thread):
 class _Consumer(threading.Thread):
     """Consumes one inbox, hands each message to the handler on the event loop."""
 
-    def __init__(self, url: str, client_id: str, inbox: str, handler: Handler,
+    def __init__(self, nodes: _Nodes, client_id: str, inbox: str, handler: Handler,
                  loop: asyncio.AbstractEventLoop, ack_first: bool) -> None:
         super().__init__(name=f"rmq-sub-{inbox}", daemon=True)
-        self.url, self.client_id, self.inbox = url, client_id, inbox
+        self.nodes, self.client_id, self.inbox = nodes, client_id, inbox
         self.handler, self.loop, self.ack_first = handler, loop, ack_first
         self.stopping = threading.Event()
         self.done: asyncio.Future[None] = loop.create_future()
@@ -139,10 +162,10 @@ class _Consumer(threading.Thread):
             self.loop.call_soon_threadsafe(lambda: self.done.done() or self.done.set_result(None))
 
     def _consume_once(self) -> None:
-        conn = pika.BlockingConnection(_params(self.url, self.client_id + "-sub"))
+        conn = pika.BlockingConnection(_params(self.nodes.take(), self.client_id + "-sub"))
         try:
             ch = conn.channel()
-            _declare(ch, self.inbox)
+            self.nodes.declare(ch, self.inbox)
             ch.basic_qos(prefetch_count=8)
             log.info("consuming %s", self.inbox)
             for method, _props, body in ch.consume(self.inbox, inactivity_timeout=0.5):
@@ -188,12 +211,13 @@ class _Consumer(threading.Thread):
 class RabbitMQTransport(Transport):
     def __init__(self, url: str, *, client_id: str) -> None:
         self.url, self.client_id = url, client_id
+        self.nodes = _Nodes(url, client_id)
         self._publisher: _Publisher | None = None
         self._consumers: list[_Consumer] = []
 
     async def connect(self) -> None:
         if self._publisher is None:
-            self._publisher = _Publisher(self.url, self.client_id)
+            self._publisher = _Publisher(self.nodes, self.client_id)
             self._publisher.start()
 
     async def send(self, inbox: str, message: Message, *, dedup_id: str) -> None:
@@ -208,7 +232,7 @@ class RabbitMQTransport(Transport):
             raise TransportError(f"no publisher confirm for {inbox} within {_SEND_TIMEOUT:.0f}s") from None
 
     async def serve(self, inbox: str, handler: Handler, *, ack_before_handling: bool = False) -> None:
-        consumer = _Consumer(self.url, self.client_id, inbox, handler,
+        consumer = _Consumer(self.nodes, self.client_id, inbox, handler,
                              asyncio.get_running_loop(), ack_before_handling)
         self._consumers.append(consumer)
         consumer.start()
