@@ -14,6 +14,7 @@ import random
 import signal
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from faults import process
@@ -77,9 +78,15 @@ class PowerFamily(NodeFamily):
             process.process_of(node).kill(signal.SIGKILL)
         for node in nodes:
             _cut(node, plan)
-        back = sorted(nodes, key=lambda n: n.role != "broker")  # brokers up first
-        return heal_together(self.name, plan.targets, [
-            Injection(self.name, (n.name,), lambda n=n: process.ensure_running(n)) for n in back])
+
+        def back() -> None:
+            """Brokers up first, all at once (a clustered broker's node that lost power with
+            its peers waits for them as it starts), then the rest."""
+            for group in ([n for n in nodes if n.role == "broker"], [n for n in nodes if n.role != "broker"]):
+                if group:
+                    with ThreadPoolExecutor(len(group)) as pool:
+                        list(pool.map(process.ensure_running, group))
+        return Injection(self.name, plan.targets, back)
 
 
 @register

@@ -146,7 +146,7 @@ class CampaignSpec:
         for key, flag in (("mutant", "--mutant"), ("duration", "--duration"),
                           ("workload", "--workload"), ("clients", "--clients"),
                           ("accounts", "--accounts"), ("intensity", "--intensity"),
-                          ("quiesce_timeout", "--quiesce"), ("lab", "--lab")):
+                          ("quiesce_timeout", "--quiesce"), ("lab", "--lab"), ("cluster", "--cluster")):
             if r.get(key) is not None:
                 argv += [flag, f"{r[key]:g}" if isinstance(r[key], float) else str(r[key])]
         if r.get("faults") is not None:

@@ -152,3 +152,25 @@ def test_each_run_of_a_campaign_is_its_own_allure_test(tmp_path: Path) -> None:
     attached = result["attachments"][0]
     assert attached["name"] == "shrink summary"
     assert json.loads((tmp_path / attached["source"]).read_text()) == {"minimal": {"events": 1}}
+
+
+@pytest.mark.parametrize("argv", [
+    ["--target", "rabbitmq", "--seed", "41", "--budget", "6m", "--cluster", "3", "--keep-going"],
+    ["--target", "nats", "--seed", "7", "--runs", "5", "--mutant", "no-dedup", "--duration", "20",
+     "--faults", "kill,partition", "--intensity", "0.5", "--quiesce", "15", "--shard", "2/3"],
+])
+def test_the_repeat_command_gives_back_the_same_campaign(argv: list[str]) -> None:
+    import argparse
+
+    from harness.cli import campaign as cli
+
+    def spec(args: list[str]) -> CampaignSpec:
+        parser = argparse.ArgumentParser()
+        cli.register(parser.add_subparsers(dest="command"))
+        return cli.spec_from_args(parser.parse_args(["campaign", *args]))
+
+    first = spec(argv)
+    again = spec(first.command().split()[2:])
+    assert (again.seed, again.run, again.budget_s, again.runs, again.shard, again.keep_going) == \
+           (first.seed, first.run, first.budget_s, first.runs, first.shard, first.keep_going)
+

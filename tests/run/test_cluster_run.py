@@ -32,3 +32,17 @@ def test_the_correct_target_keeps_every_invariant_under_cluster_faults(tmp_path:
     assert all(f": {broker}-" in v["description"] for v in leader_hits), struck  # the leader, by name
     ok = sum(1 for e in events if e["type"] == "ok" and e["f"] == "transfer")
     assert ok > 10  # the cluster kept serving through its faults
+
+
+@pytest.mark.nightly
+def test_a_rabbitmq_cluster_that_lost_power_on_every_node_comes_back(tmp_path: Path) -> None:
+    """Its nodes are started again all at once: one started alone waits for its peers'
+    Mnesia tables, and a start one by one never got past the first."""
+    out = tmp_path / "run"
+    done = txchaos("run", "--target", "rabbitmq", "--cluster", "3", "--faults", "power-loss,power-loss-all",
+                   "--duration", "15", "--seed", "2", "--out", str(out), "--quiet", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    struck = [e["value"]["targets"] for e in events
+              if e["process"] == "nemesis" and e["f"] == "stop" and e["value"]["fault"] == "power-loss-all"]
+    assert struck and {"rabbitmq-1", "rabbitmq-2", "rabbitmq-3"} <= set(struck[0])
