@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from faults import process
-from faults.family import BROKER, EVERYTHING, PARTITION, Aim, Family, Planned, Reach, number, register
+from faults.family import BROKER, PARTITION, Aim, Family, Planned, Reach, broker_holds, number, register
 from faults.injection import Injection
 from faults.partition import cut, proxies_of
 from harness.errors import BadInput, InfraError
@@ -41,14 +41,14 @@ def _leader(reach: Reach, fault: str) -> Node:
 
 
 class _ClusterFamily(Family):
-    """Applies to a topology with a clustered broker; holds every node while it lasts
-    (every payment passes the broker)."""
+    """Applies to a topology with a clustered broker; holds every node of the cluster (which
+    one leads is known only when it strikes), not the target's: the cluster keeps serving."""
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         return [Aim(())] if len(_clustered(topology)) > 1 else []
 
     def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        return {EVERYTHING}
+        return broker_holds(topology, tuple(n.name for n in _clustered(topology)))
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         if targets:

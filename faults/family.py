@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from faults.injection import Injection
 from harness.errors import BadInput
-from harness.topology import Node, Topology
+from harness.topology import LEADER_META, Node, Topology
 
 if TYPE_CHECKING:
     from faults.toxiproxy import ToxiproxyServer
@@ -86,6 +86,15 @@ class Reach:
         except KeyError:
             raise BadInput(f"unknown node {name!r}; nodes: "
                            f"{', '.join(n.name for n in self.topology.nodes)}") from None
+
+
+def broker_holds(topology: Topology, targets: tuple[str, ...]) -> set[str]:
+    """What a fault on broker nodes holds: everything for a lone broker (every payment
+    passes it: an outage), only the nodes themselves on a cluster (the other nodes serve:
+    a failover, during which faults elsewhere still test something)."""
+    if targets and all(LEADER_META in topology.node(t).meta for t in targets):
+        return set(targets)
+    return {EVERYTHING}
 
 
 def number(fault: str, params: dict[str, Any], key: str, *, low: float = 0.0,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from faults import process
-from faults.family import (BROKER, EVERYTHING, NODE, Aim, Family, Planned, Reach, each_target,
+from faults.family import (BROKER, NODE, Aim, Family, Planned, Reach, broker_holds, each_target,
                            heal_together, number, register)
 from faults.injection import Injection
 from harness.errors import BadInput
@@ -64,7 +64,7 @@ class BrokerFamily(NodeFamily):
                 if n.process is not None]
 
     def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        return {EVERYTHING}
+        return broker_holds(topology, targets)
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         planned = super().plan(reach, targets, params)

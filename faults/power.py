@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from faults import process
-from faults.family import EVERYTHING, Aim, Planned, Reach, heal_together, register
+from faults.family import EVERYTHING, Aim, Planned, Reach, broker_holds, heal_together, register
 from faults.injection import Injection
 from faults.nodes import NodeFamily, node_failpoints, offered_actions
 from harness.disk import LazyDisk
@@ -57,9 +57,10 @@ class PowerFamily(NodeFamily):
         return [Aim((name,)) for name in self.powered(topology)]
 
     def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        """A broker's power cut stops every payment, as a broker kill does."""
-        if any(topology.node(t).role == "broker" for t in targets):
-            return {EVERYTHING}
+        """A broker's power cut holds what a broker kill does (faults.family.broker_holds)."""
+        brokers = tuple(t for t in targets if topology.node(t).role == "broker")
+        if brokers:
+            return broker_holds(topology, brokers) | set(targets)
         return super().touches(topology, targets)
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:

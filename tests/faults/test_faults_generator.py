@@ -5,6 +5,7 @@ node processes are never started."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from faults import generator
 from faults.generator import LONG_DEFAULT, time_scales
 from faults.nodes import SWEEP_RESTART
 from faults.schedule import FaultEvent, Schedule, generate
-from harness.topology import Link, Topology
+from harness.topology import LEADER_META, Link, Topology
 
 COORD_POINTS = ("c-after-log", "c-before-decision")
 PART_POINTS = ("p-after-vote", "p-before-apply", "p-mid-apply")
@@ -137,6 +138,46 @@ def test_faults_on_different_nodes_overlap(tmp_path: Path) -> None:
 
     assert sum(overlaps(_default(seed, topo)) > 0 for seed in range(10)) >= 8
     assert all(overlaps(_default(seed, topo, intensity=0.25)) == 0 for seed in range(10))
+
+
+def _cluster_topology(tmp: Path) -> Topology:
+    """_topology with its broker as three clustered nodes: every client has a link to each,
+    and each pair of nodes a peer link."""
+    lone = _topology(tmp)
+    brokers = [sleeper(f"bus-{i}", tmp, "broker") for i in (1, 2, 3)]
+    for b in brokers:
+        b.meta[LEADER_META] = lambda: "bus-1"
+    clients = [n for n in lone.nodes if n.role != "broker"]
+    links = [Link(n.name, "bus", f"{n.name}-{b.name}") for n in clients for b in brokers]
+    links += [Link(end, "bus", f"{a.name}~{b.name}") for a in brokers for b in brokers if a is not b
+              for end in (a.name, b.name)]
+    return Topology(clients + brokers, links + [ln for ln in lone.links if ln.service != "bus"])
+
+
+def _overlapping(s: Schedule, e: FaultEvent) -> list[FaultEvent]:
+    return [f for f in s.events if f is not e and f.at < e.end and e.at < f.end]
+
+
+def test_a_lone_brokers_faults_overlap_nothing_and_a_clusters_overlap_the_targets(tmp_path: Path) -> None:
+    """A lone broker's fault is an outage (nothing else would test anything); a cluster
+    node's is a failover, so faults on the target's nodes go on meanwhile. Faults of a
+    cluster hold its nodes: none overlaps another on the cluster."""
+    on_broker = ("broker-kill", "broker-pause", "leader-kill", "leader-isolate", "rolling-restart")
+    lone = _topology(tmp_path)
+    for seed in range(10):
+        s = _default(seed, lone, duration=45)
+        assert all(not _overlapping(s, e) for e in s.events if e.fault in on_broker)
+    cluster, seen, beside = _cluster_topology(tmp_path), Counter(), 0
+    brokers = {"bus-1", "bus-2", "bus-3"}
+    for seed in range(10):
+        s = _default(seed, cluster, duration=45)
+        for e in (e for e in s.events if e.fault in on_broker):
+            seen[e.fault] += 1
+            others = _overlapping(s, e)
+            assert not [f for f in others if f.fault in on_broker], (e, others)
+            beside += sum(1 for f in others if not set(f.targets) & brokers)
+    assert beside >= 10
+    assert all(seen[f] >= 3 for f in on_broker), seen  # each strikes in most campaigns of a few runs
 
 
 def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
