@@ -1,5 +1,5 @@
-"""Ctrl-C in the middle of a chaos run heals every fault, stops every process and
-unmounts every lazy disk (power-loss faults)."""
+"""Ctrl-C in the middle of a chaos run heals every fault, stops every process (a
+clustered broker's nodes and epmd too) and unmounts every lazy disk (power-loss faults)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.disk import mounted
 
 
@@ -17,10 +19,13 @@ def _mounts_under(root: Path) -> list[Path]:
     return [m for _, m in mounted() if m.is_relative_to(root)]
 
 
-def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path, processes_mentioning) -> None:
+@pytest.mark.parametrize("shape", [["--target", "nats", "--faults", "pause,power-loss"],
+                                   ["--target", "rabbitmq", "--cluster", "3", "--faults",
+                                    "pause,power-loss,leader-isolate"]], ids=["nats", "rabbitmq-cluster"])
+def test_sigint_mid_fault_heals_and_reaps(tmp_path: Path, processes_mentioning, shape: list[str]) -> None:
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--target", "nats",
-                             "--faults", "pause,power-loss", "--intensity", "1", "--duration", "60",
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", *shape,
+                             "--intensity", "1", "--duration", "60",
                              "--seed", "5", "--out", str(out), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
