@@ -223,13 +223,13 @@ class RabbitMQService(LocalService):
         return [self.epmd(self.dir, self.pid_dir, self.epmd_port), self._proc("", [server], ready, env=env, timeout=90)]
 
     @staticmethod
-    def epmd(dir: Path, pid_dir: Path, port: int) -> ManagedProcess:
+    def epmd(home: Path, pid_dir: Path, port: int) -> ManagedProcess:
         """An epmd of our own on `port`: nodes register there and tools look them up there."""
         epmd = binaries.find_program("epmd", what="Erlang epmd (erlang-base)",
                                      extra_dirs=(Path("/usr/lib/erlang/bin"),))
-        return ManagedProcess(f"{dir.name}-epmd", [epmd, "-port", str(port), "-address", "127.0.0.1"],
-                              log_path=dir / "epmd.log", ready=lambda: port_open("127.0.0.1", port),
-                              ready_timeout=10, pid_dir=pid_dir, stop_timeout=5, cwd=dir)
+        return ManagedProcess(f"{home.name}-epmd", [epmd, "-port", str(port), "-address", "127.0.0.1"],
+                              log_path=home / "epmd.log", ready=lambda: port_open("127.0.0.1", port),
+                              ready_timeout=10, pid_dir=pid_dir, stop_timeout=5, cwd=home)
 
     def env(self) -> dict[str, str]:
         """What this node's tools (rabbitmq-server, rabbitmqctl) need to find and reach it."""

@@ -8,8 +8,9 @@ the node's proxy to that peer. Either node of a pair may dial (an Erlang connect
 serves both directions), so each direction has its proxy: `rabbitmq-i~rabbitmq-j`.
 
 All nodes register with one epmd of the cluster's, so a tool (rabbitmqctl) that
-reaches one node is reached back by the others. Node 1 starts first; nodes 2.. join it on their first boot (classic-config peer
-discovery) and a restarted node rejoins from its own Mnesia dir. Settings are
+reaches one node is reached back by the others. Node 1 starts first; nodes 2.. join
+it on their first boot (classic-config peer discovery) and a restarted node rejoins
+from its own Mnesia dir. Settings are
 RabbitMQ's for a replicated cluster: `pause_minority` (a node cut off from the
 majority stops serving rather than diverge), a 10 s `net_ticktime` (a silent peer is
 declared down within ~10 s, not the default 60 s), and clients declare quorum queues
@@ -24,6 +25,7 @@ import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from harness.errors import InfraError
 from harness.lab import binaries, probes
@@ -138,7 +140,7 @@ class RabbitMQCluster(BrokerCluster):
         if self._epmd is not None:
             self._epmd.stop()
 
-    def ctl(self, node: _RabbitNode, *args: str) -> object:
+    def ctl(self, node: _RabbitNode, *args: str) -> Any:
         """rabbitmqctl's JSON answer from `node` (ConnectionError if it gives none)."""
         ctl = binaries.find_program("rabbitmqctl", what="rabbitmqctl (rabbitmq-server)",
                                     extra_dirs=(Path("/usr/lib/rabbitmq/bin"),))
@@ -155,8 +157,7 @@ class RabbitMQCluster(BrokerCluster):
         """Every node serves AMQP, and the first counts every node as running."""
         for n in self.nodes:
             probes.amqp_version("127.0.0.1", n.port)
-        status = self.ctl(self.nodes[0], "cluster_status")
-        running = status.get("running_nodes", []) if isinstance(status, dict) else []
+        running = self.ctl(self.nodes[0], "cluster_status").get("running_nodes", [])
         if len(running) < self.size:
             raise ConnectionError(f"{self.nodes[0].name} counts {len(running)} of {self.size} nodes running")
 
@@ -169,7 +170,7 @@ class RabbitMQCluster(BrokerCluster):
                 rows = self.ctl(n, "list_queues", "leader")
             except ConnectionError:
                 continue  # paused or cut off: ask the next one
-            led = Counter(str(row.get("leader")) for row in rows if isinstance(row, dict) and row.get("leader"))  # type: ignore[union-attr]
+            led = Counter(str(row["leader"]) for row in rows if row.get("leader"))
             if not led:
                 return None
             node = led.most_common(1)[0][0]
