@@ -134,3 +134,27 @@ def test_a_nats_url_may_list_the_servers_of_a_cluster() -> None:
     assert parse_nats_url(three) == ([f"nats://127.0.0.1:{p}" for p in (1, 2, 3)], "t1")
     with pytest.raises(ValueError, match="bad nats URL"):
         parse_nats_url("nats://127.0.0.1:1,amqp://127.0.0.1:2")
+
+
+def test_a_rabbitmq_url_may_list_the_nodes_of_a_cluster_and_then_declares_quorum_queues() -> None:
+    from targets.payments.transport.rabbitmq import _Nodes
+
+    class Channel:  # records what the transport declares (no broker needed for this)
+        def __init__(self) -> None:
+            self.declared: list[dict] = []
+
+        def queue_declare(self, **kw: object) -> None:
+            self.declared.append(kw)
+
+    one = _Nodes("amqp://guest:guest@127.0.0.1:5672/%2F", "coordinator")
+    assert not one.clustered and [one.take() for _ in range(2)] == [one.urls[0]] * 2
+    urls = [f"amqp://guest:guest@127.0.0.1:{p}/%2F" for p in (1, 2, 3)]
+    three = _Nodes(",".join(urls), "accounts-a")
+    taken = [three.take() for _ in range(6)]
+    assert three.clustered and sorted(taken[:3]) == urls and taken[3:] == taken[:3]  # each in turn
+    assert len({_Nodes(",".join(urls), c).take() for c in ("a", "b", "c", "d", "e", "f")}) > 1  # clients spread
+    ch = Channel()
+    three.declare(ch, "inbox")
+    one.declare(ch, "inbox")
+    assert ch.declared == [{"queue": "inbox", "durable": True, "arguments": {"x-queue-type": "quorum"}},
+                           {"queue": "inbox", "durable": True, "arguments": None}]
