@@ -34,6 +34,7 @@ MARKERS = {
     "nightly": "long chaos campaigns; deselected unless -m names nightly",
     "crashpoints": "crashes at named 2PC failpoints",
     "selftest": "proves txchaos catches every seeded bug (mutant) of the reference targets",
+    "spread": "with several targets, each case runs on one target in turn by default, the rest nightly",
     "docker": "needs a Docker engine (a private dockerd the tests start from docker.io)",
     "txchaos_requires(*capabilities)": "skip for targets whose adapter lacks these capabilities "
                                        "(e.g. failpoints, mutants, read)",

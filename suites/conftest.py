@@ -48,23 +48,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With several targets, the self-test spreads the mutants over them: each mutant
-    on one target in turn, so every mutant and every target is proven in a default
-    run; the other (mutant, target) pairs are nightly."""
+    """With several targets, a test marked `spread` runs each of its cases (its parameters
+    other than the target, e.g. the self-test's mutant) on one target in turn, so every
+    case and every target is proven in a default run; the other (case, target) pairs are
+    nightly."""
     targets = selected_targets(config)
     if len(targets) < 2:
         return
-    mutants = sorted({i.callspec.params["mutant"] for i in items if _is_selftest_cell(i)})
-    for item in items:
-        if _is_selftest_cell(item):
-            params = item.callspec.params  # type: ignore[attr-defined]
-            if targets[mutants.index(params["mutant"]) % len(targets)] != params["target"]:
-                item.add_marker(pytest.mark.nightly)
+    spread = [i for i in items if i.get_closest_marker("spread") is not None and "target" in _params(i)]
+    cases: dict[str, list[str]] = {}
+    for item in spread:
+        cases.setdefault(item.originalname, []).append(_case(item))  # type: ignore[attr-defined]
+    for item in spread:
+        own = sorted(set(cases[item.originalname]))  # type: ignore[attr-defined]
+        if targets[own.index(_case(item)) % len(targets)] != _params(item)["target"]:
+            item.add_marker(pytest.mark.nightly)
 
 
-def _is_selftest_cell(item: pytest.Item) -> bool:
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return item.get_closest_marker("selftest") is not None and {"mutant", "target"} <= set(params)
+def _params(item: pytest.Item) -> dict[str, Any]:
+    return getattr(getattr(item, "callspec", None), "params", {})
+
+
+def _case(item: pytest.Item) -> str:
+    return repr(sorted((k, str(v)) for k, v in _params(item).items() if k != "target"))
 
 
 def _dir_name(key: tuple[Any, ...]) -> str:

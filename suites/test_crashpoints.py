@@ -11,6 +11,7 @@ from suites.verdicts import assert_all_invariants
 
 @pytest.mark.chaos
 @pytest.mark.crashpoints
+@pytest.mark.spread
 @pytest.mark.txchaos_requires("failpoints")
 def test_every_failpoint_crash_resolves_atomically(chaos_runner, adapter_class, target: str) -> None:
     """Each failpoint in turn crashes its service mid-protocol; after restarts every

@@ -20,6 +20,7 @@ from suites.verdicts import assert_all_invariants, violated
 
 
 @pytest.mark.selftest
+@pytest.mark.spread
 @pytest.mark.txchaos_requires("mutants")
 @pytest.mark.parametrize("mutant", sorted(PLAN))
 def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: str,

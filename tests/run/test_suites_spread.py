@@ -1,0 +1,35 @@
+"""The suites' default run proves every case of a `spread` test on one target in turn
+(every target used), and leaves the other (case, target) pairs to the nightly run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _collected(*args: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "suites/test_selftest.py", "suites/test_crashpoints.py", "--target", "all", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_each_case_of_a_spread_test_runs_on_one_target_by_default_and_on_all_nightly() -> None:
+    default, nightly = _collected("-m", "not nightly"), _collected("-m", "nightly")
+    cases: dict[str, set[str]] = defaultdict(set)
+    for line in default:
+        m = re.search(r"::test_mutant_is_detected\[(\w+)-(.+)\]$", line)
+        if m:
+            cases[m.group(2)].add(m.group(1))
+    assert cases and all(len(on) == 1 for on in cases.values()), cases  # each mutant once
+    assert set().union(*cases.values()) == {"rabbitmq", "kafka", "nats"}  # every target used
+    every_point = [line for line in default if "test_every_failpoint_crash" in line]
+    assert len(every_point) == 1
+    assert len([line for line in nightly if "test_every_failpoint_crash" in line]) == 2
+    assert sum("test_mutant_is_detected" in line for line in nightly) == 2 * len(cases)
