@@ -28,6 +28,7 @@ def test_every_failpoint_crash_resolves_atomically(chaos_runner, adapter_class, 
 
 @pytest.mark.chaos
 @pytest.mark.crashpoints
+@pytest.mark.spread
 @pytest.mark.txchaos_requires("failpoints")
 def test_payments_blocked_by_a_coordinator_crash_resolve_after_restart(
         chaos_runner, adapter_class, target: str, record_property) -> None:

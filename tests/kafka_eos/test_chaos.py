@@ -3,7 +3,8 @@
 Seeds are fixed and printed; schedules are hand-written where default chaos
 would expose a mutant only by luck (docs/kafka-eos.md has the table). The
 Python processor's mutants (and the correct processor under their schedules) run in the
-default tier, the Java processor's nightly.
+default tier, the Java processor's nightly; under default chaos, the Java processor by
+default and both nightly.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ EXPOSURES = {
 }
 
 
-def test_valid_under_default_chaos(lab, tmp_path, eos_target):
+# The Python processor's correctness is checked by default under the zombie and the
+# mutants' schedules; under default chaos, by default the Java one, nightly both.
+@pytest.mark.parametrize("target", [pytest.param("kafka-eos-py", marks=pytest.mark.nightly), "kafka-eos-java"])
+def test_valid_under_default_chaos(lab, tmp_path, target):
+    skip_unless_built(target)
     # intensity 0.3: all four families, with room left for payments to complete
-    result = chaos(lab, tmp_path, eos_target, seed=3, duration=20, faults=DEFAULT_FAULTS, intensity=0.3)
+    result = chaos(lab, tmp_path, target, seed=3, duration=20, faults=DEFAULT_FAULTS, intensity=0.3)
     assert result.counts.get("ok", 0) > 0, result.counts
     assert result.valid is True, (result.command, result.verdict)
 

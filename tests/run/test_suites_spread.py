@@ -32,4 +32,5 @@ def test_each_case_of_a_spread_test_runs_on_one_target_by_default_and_on_all_nig
     every_point = [line for line in default if "test_every_failpoint_crash" in line]
     assert len(every_point) == 1
     assert len([line for line in nightly if "test_every_failpoint_crash" in line]) == 2
+    assert len([line for line in default if "test_payments_blocked_by_a_coordinator_crash" in line]) == 1
     assert sum("test_mutant_is_detected" in line for line in nightly) == 2 * len(cases)
