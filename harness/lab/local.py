@@ -220,7 +220,11 @@ class RabbitMQService(LocalService):
             self.version = probes.amqp_version("127.0.0.1", self.port)
             return True
 
-        return [self.epmd(self.dir, self.pid_dir, self.epmd_port), self._proc("", [server], ready, env=env, timeout=90)]
+        return [*self._helpers(), self._proc("", [server], ready, env=env, timeout=90)]
+
+    def _helpers(self) -> list[ManagedProcess]:
+        """Processes the node needs started before it: its own epmd (a cluster has one)."""
+        return [self.epmd(self.dir, self.pid_dir, self.epmd_port)]
 
     @staticmethod
     def epmd(home: Path, pid_dir: Path, port: int) -> ManagedProcess:

@@ -72,7 +72,10 @@ class _RabbitNode(RabbitMQService):
         cookie = self.dir / ".erlang.cookie"  # every node of the cluster has the same
         cookie.write_text(self.cookie)
         cookie.chmod(0o400)
-        return super()._prepare()[1:]  # the cluster's epmd, not one of its own
+        return super()._prepare()
+
+    def _helpers(self) -> list[ManagedProcess]:
+        return []  # the cluster's epmd, not one of its own
 
     def env(self) -> dict[str, str]:
         env = super().env()
