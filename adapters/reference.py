@@ -26,6 +26,7 @@ from harness.errors import BadInput, InfraError
 from harness.model import OpResult, Outcome, Transfer
 from harness.procs import ManagedProcess, ServiceStartError
 from targets.payments.failpoints import ALL_POINTS, COORDINATOR_POINTS, PARTICIPANT_POINTS
+from targets.payments.config import DELIVERIES
 from targets.payments.mutants import MUTANTS
 
 __all__ = ["ReferenceAdapter", "RabbitMQAdapter", "KafkaAdapter", "NatsAdapter"]
@@ -61,6 +62,8 @@ class ReferenceAdapter(HttpClient, Adapter):
     broker: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset({"read", "no-negative", "failpoints", "mutants",
                                                         "clusters"})
+    options: ClassVar[Mapping[str, str]] = {
+        "delivery": "; ".join(f"{k}{' (default)' if k == 'resend' else ''}: {v}" for k, v in DELIVERIES.items())}
     timeouts: ClassVar[dict[str, float]] = {
         name: float(DEFAULT_SETTINGS[f"TXCHAOS_{name.upper().replace('-', '')}_TIMEOUT"])
         for name in ("vote", "reply", "in-doubt")}
@@ -85,6 +88,9 @@ class ReferenceAdapter(HttpClient, Adapter):
                            f"nodes: {', '.join(n for n, _ in SERVICES)}")
         if not ctx.accounts:
             raise BadInput("the target needs at least two accounts")
+        delivery = ctx.options.get("delivery", "resend")
+        if delivery not in DELIVERIES:
+            raise BadInput(f"target option delivery={delivery!r}: choose one of {', '.join(DELIVERIES)}")
         ctx.lab.ensure(self.broker)
         self.accounts = dict(ctx.accounts)
         self.namespace = f"t{uuid.uuid4().hex[:10]}"  # broker inboxes are "<namespace>_<service>"
@@ -99,6 +105,7 @@ class ReferenceAdapter(HttpClient, Adapter):
             "TXCHAOS_NAMESPACE": self.namespace,
             "TXCHAOS_TEST_MODE": "1",
             "TXCHAOS_SHARD_URLS": ",".join(shard_urls),
+            "TXCHAOS_DELIVERY": delivery,
             "PYTHONUNBUFFERED": "1",
         }
         if ctx.mutant:

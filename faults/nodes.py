@@ -67,6 +67,10 @@ class BrokerFamily(NodeFamily):
         return broker_holds(topology, targets)
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
+        """No targets: every broker node (the broker, whichever it is: a schedule written once
+        for every target)."""
+        targets = targets or tuple(n.name for n in sorted(reach.topology.by_role("broker"), key=lambda n: n.name)
+                                   if n.process is not None)
         planned = super().plan(reach, targets, params)
         for t in targets:
             if reach.node(t).role != "broker":

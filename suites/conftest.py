@@ -49,9 +49,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With several targets, a test marked `spread` runs each of its cases (its parameters
-    other than the target, e.g. the self-test's mutant) on one target in turn, so every
-    case and every target is proven in a default run; the other (case, target) pairs are
-    nightly."""
+    other than the target, e.g. the self-test's mutant; `spread("family")`: that parameter
+    only) on one target in turn, so every case and every target is proven in a default
+    run; the other (case, target) pairs are nightly."""
     targets = selected_targets(config)
     if len(targets) < 2:
         return
@@ -70,7 +70,9 @@ def _params(item: pytest.Item) -> dict[str, Any]:
 
 
 def _case(item: pytest.Item) -> str:
-    return repr(sorted((k, str(v)) for k, v in _params(item).items() if k != "target"))
+    marker = item.get_closest_marker("spread")
+    keys = set(marker.args) if marker is not None and marker.args else set(_params(item)) - {"target"}
+    return repr(sorted((k, str(v)) for k, v in _params(item).items() if k in keys))
 
 
 def _dir_name(key: tuple[Any, ...]) -> str:

@@ -1,7 +1,9 @@
 """Each invariant under each fault family, for each target.
 
 One chaos run per (target, family) is shared by the six invariant tests, so a
-report shows pass/fail per invariant per fault while the run happens once.
+report shows pass/fail per invariant per fault while the run happens once. With
+several targets, the default run takes each family on one target in turn (spread);
+the nightly run takes every pair.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.mark.chaos
 @pytest.mark.quick
+@pytest.mark.spread("family")
 @pytest.mark.parametrize("invariant", INVARIANTS)
 def test_invariant_holds_under_faults(chaos_runner, target: str, family: tuple[str, tuple[str, ...]],
                                       invariant: str) -> None:

@@ -165,7 +165,8 @@ class RabbitMQCluster(BrokerCluster):
             raise ConnectionError(f"{self.nodes[0].name} counts {len(running)} of {self.size} nodes running")
 
     def leader(self) -> str | None:
-        """The node leading most quorum queues (by the first node that answers)."""
+        """The node leading most quorum queues (by the first node that answers), or hosting
+        most classic ones."""
         for n in self.nodes:
             if n.process is None or not n.process.alive:
                 continue
@@ -175,7 +176,20 @@ class RabbitMQCluster(BrokerCluster):
                 continue  # paused or cut off: ask the next one
             led = Counter(str(row["leader"]) for row in rows if row.get("leader"))
             if not led:
+                led = self._hosts()
+            if not led:
                 return None
             node = led.most_common(1)[0][0]
             return next((m.name for m in self.nodes if m.node == node), None)
         return None
+
+    def _hosts(self) -> Counter[str]:
+        """Classic queues have no leader: the node each lives on (`list_queues --local`)."""
+        hosted: Counter[str] = Counter()
+        for n in self.nodes:
+            if n.process is not None and n.process.alive:
+                try:
+                    hosted[n.node] = len(self.ctl(n, "list_queues", "--local", "name"))
+                except ConnectionError:
+                    continue
+        return +hosted

@@ -17,6 +17,11 @@ from pathlib import Path
 from targets.payments.mutants import Hooks, hooks_for
 
 PARTICIPANTS_FIXED = ("ledger", "notifications")
+DELIVERIES = {
+    "resend": "re-send every message until it is answered: a message the broker loses costs time",
+    "broker": "trust the broker's acknowledgement: a decision is sent until the broker holds it, "
+              "then forgotten; a participant in doubt waits for it instead of asking",
+}
 
 
 class ConfigError(ValueError):
@@ -36,6 +41,7 @@ class Config:
     reply_timeout: float = 8.0
     resend_interval: float = 2.0
     indoubt_timeout: float = 6.0
+    delivery: str = "resend"
     failpoints: str = ""
     mutant: str | None = None
     test_mode: bool = False
@@ -45,6 +51,11 @@ class Config:
     def hooks(self) -> Hooks:
         """Where the mutant (if any) departs from the correct protocol."""
         return hooks_for(self.mutant)
+
+    @property
+    def trusts_broker(self) -> bool:
+        """delivery=broker, or the mutant that runs that delivery on a broker without durability."""
+        return self.delivery == "broker" or self.hooks.broker_non_durable
 
     @property
     def db_path(self) -> Path:
@@ -106,6 +117,9 @@ def load(argv: list[str] | None = None, *, default_name: str | None = None) -> C
     namespace = env.get("TXCHAOS_NAMESPACE", "txchaos")
     if not re.fullmatch(r"[A-Za-z0-9-]+", namespace):
         raise ConfigError(f"TXCHAOS_NAMESPACE={namespace!r}: use letters, digits and '-' only")
+    delivery = env.get("TXCHAOS_DELIVERY") or "resend"
+    if delivery not in DELIVERIES:
+        raise ConfigError(f"TXCHAOS_DELIVERY={delivery!r}: choose one of {', '.join(DELIVERIES)}")
     return Config(
         name=args.name,
         http_port=args.port,
@@ -118,6 +132,7 @@ def load(argv: list[str] | None = None, *, default_name: str | None = None) -> C
         reply_timeout=_env_float(env, "TXCHAOS_REPLY_TIMEOUT", 8.0),
         resend_interval=_env_float(env, "TXCHAOS_RESEND_INTERVAL", 2.0),
         indoubt_timeout=_env_float(env, "TXCHAOS_INDOUBT_TIMEOUT", 6.0),
+        delivery=delivery,
         failpoints=env.get("TXCHAOS_FAILPOINTS", ""),
         mutant=env.get("TXCHAOS_MUTANT") or None,
         test_mode=env.get("TXCHAOS_TEST_MODE", "") == "1",

@@ -2,7 +2,8 @@
 
 Presumed abort. A payment is logged before any PREPARE leaves; the decision is
 logged (fsynced) before it is sent or told to the client; it is re-sent until
-every participant acknowledged it, then forgotten (the client-facing record
+every participant acknowledged it (delivery=broker: until the broker holds it for
+each participant), then forgotten (the client-facing record
 stays, the protocol log entry goes), so a status query about a forgotten or
 unknown payment is answered "abort". On restart undecided payments are aborted
 and logged decisions re-driven.
@@ -93,9 +94,10 @@ class Coordinator:
                 if now - last >= self.cfg.resend_interval:
                     self.unacked[pid] = (decision, waiting, now)
                     for p in sorted(waiting):
-                        await service.retry_send(self.transport, self.cfg.inbox(p),
-                                                 {"type": decision, "id": pid},
-                                                 dedup_id=f"{decision}:{pid}:{p}:{int(now)}", attempts=1)
+                        sent = await service.retry_send(self.transport, self.cfg.inbox(p),
+                                                        {"type": decision, "id": pid},
+                                                        dedup_id=f"{decision}:{pid}:{p}:{int(now)}", attempts=1)
+                        self._sent(pid, p, sent)
 
     async def on_message(self, m: dict[str, Any]) -> None:
         kind, pid, who = m.get("type"), m.get("id"), m.get("participant")
@@ -260,10 +262,16 @@ class Coordinator:
 
     async def _send_decision(self, pid: str, decision: str, parts: list[str]) -> None:
         for i, p in enumerate(parts):
-            await service.retry_send(self.transport, self.cfg.inbox(p), {"type": decision, "id": pid},
-                                     dedup_id=f"{decision}:{pid}:{p}", attempts=1)
+            sent = await service.retry_send(self.transport, self.cfg.inbox(p), {"type": decision, "id": pid},
+                                            dedup_id=f"{decision}:{pid}:{p}", attempts=1)
+            self._sent(pid, p, sent)
             if i == 0:
                 await self.failpoints.hit("after-send-first-decision", *_branch("after-send-first", decision))
+
+    def _sent(self, pid: str, who: str, sent: bool) -> None:
+        """With delivery=broker, the broker holding a decision counts as its acknowledgement."""
+        if sent and self.cfg.trusts_broker:
+            self._on_ack(pid, who)
 
     def _on_ack(self, pid: str, who: str) -> None:
         with tx(self.db):

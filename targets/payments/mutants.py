@@ -60,6 +60,10 @@ class Hooks:
     """Apply a same-shard debit and credit in two local transactions."""
     check_funds_without_holding: bool = False
     """At PREPARE, check the balance but do not hold the funds until the commit."""
+    # -- every service ------------------------------------------------------------
+    broker_non_durable: bool = False
+    """Trust the broker's acknowledgement (delivery=broker) on a broker set up without
+    durability: no replication, nothing on disk, no wait for a durable acknowledgement."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "back (SQLite docs: with synchronous=OFF, a power loss can lose or corrupt the database; "
            "Jepsen, NATS 2.12.1, 2025: acknowledged writes lost to a power cut)",
            {"participant_sync_off": True}),
+    Mutant("non-durable-broker", "services trust the broker's acknowledgement (delivery=broker), but "
+           "the broker keeps messages without durability: RabbitMQ transient messages in a "
+           "non-durable classic queue, NATS an R1 stream in memory, Kafka acks=1 (the leader's word)",
+           "a broker configured for speed in a system that relies on it: acknowledged messages lost "
+           "when a broker node dies (RabbitMQ reliability guide; Kafka acks; Jepsen, RabbitMQ 2014)",
+           {"broker_non_durable": True}),
     Mutant("no-funds-hold", "shard checks the balance at PREPARE but holds nothing until the commit",
            "check-then-act: a yes vote that reserves nothing, so concurrent payments double-spend "
            "(write skew; Berenson et al., A Critique of ANSI SQL Isolation Levels)",

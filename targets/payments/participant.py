@@ -5,7 +5,7 @@ recorded in an inbox in the same transaction as its effect, so a redelivered
 PREPARE/COMMIT/ABORT only repeats its reply; an ABORT that arrives first leaves
 an aborted record that makes the later PREPARE vote no. A payment prepared for
 longer than the in-doubt timeout asks the coordinator (through the broker) for
-the decision.
+the decision; with delivery=broker it waits for the broker to deliver the decision.
 """
 
 from __future__ import annotations
@@ -225,6 +225,8 @@ class Participant:
                 else:
                     self._abort(pid)
                 continue
+            if self.cfg.trusts_broker:
+                continue  # the broker holds the decision until this participant took it
             log.info("%s in doubt for %.0fs: asking the coordinator", pid, t)
             with tx(self.db):
                 self.db.execute("UPDATE txns SET asked = ? WHERE id = ?", (now, pid))

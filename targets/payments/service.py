@@ -137,7 +137,8 @@ def main(factory: Callable[[config_mod.Config], Service], default_name: str | No
 
 
 def transport_for(cfg: config_mod.Config) -> Transport:
-    return make_transport(cfg.broker_url, client_id=f"{cfg.namespace}-{cfg.name}")
+    return make_transport(cfg.broker_url, client_id=f"{cfg.namespace}-{cfg.name}",
+                          durable=not cfg.hooks.broker_non_durable)
 
 
 async def retry_send(transport: Transport, inbox: str, message: dict[str, Any], dedup_id: str,

@@ -158,3 +158,21 @@ def test_a_rabbitmq_url_may_list_the_nodes_of_a_cluster_and_then_declares_quorum
     one.declare(ch, "inbox")
     assert ch.declared == [{"queue": "inbox", "durable": True, "arguments": {"x-queue-type": "quorum"}},
                            {"queue": "inbox", "durable": True, "arguments": None}]
+
+
+def test_delivery_is_resend_or_broker_and_the_non_durable_mutant_trusts_the_broker(monkeypatch) -> None:
+    from targets.payments.config import ConfigError, load
+
+    argv = ["--name", "ledger", "--port", "1", "--broker", "nats://127.0.0.1:4222", "--data-dir", "/tmp"]
+    monkeypatch.setenv("TXCHAOS_ACCOUNTS", '{"a": 1}')
+    monkeypatch.delenv("TXCHAOS_MUTANT", raising=False)
+    monkeypatch.delenv("TXCHAOS_DELIVERY", raising=False)
+    assert load(argv).delivery == "resend" and not load(argv).trusts_broker
+    monkeypatch.setenv("TXCHAOS_DELIVERY", "broker")
+    assert load(argv).trusts_broker
+    monkeypatch.setenv("TXCHAOS_DELIVERY", "fire-and-forget")
+    with pytest.raises(ConfigError, match="TXCHAOS_DELIVERY='fire-and-forget': choose one of resend, broker"):
+        load(argv)
+    monkeypatch.delenv("TXCHAOS_DELIVERY")
+    monkeypatch.setenv("TXCHAOS_MUTANT", "non-durable-broker")
+    assert load(argv).trusts_broker and load(argv).hooks.broker_non_durable

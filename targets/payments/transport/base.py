@@ -6,6 +6,8 @@ gives at-least-once delivery without loss, the way its broker's documentation
 says: a message is durable at the broker before `send` returns, and a received
 message is acknowledged only after its handler returned (its effect is durable),
 so a crash between the two redelivers it. Handlers are therefore idempotent.
+`durable=False` exists only for the non-durable-broker mutant: the same calls with the
+broker's settings for speed (no replication, nothing on disk, no durable acknowledgement).
 """
 
 from __future__ import annotations
@@ -62,19 +64,19 @@ def parse_broker_url(url: str, scheme: str, names: re.Pattern[str],
     return parts.hostname, parts.port, namespace
 
 
-def make_transport(url: str, *, client_id: str) -> Transport:
+def make_transport(url: str, *, client_id: str, durable: bool = True) -> Transport:
     """The transport for a broker URL: amqp://, kafka://host:port, nats://."""
     scheme = url.split("://", 1)[0]
     if scheme in ("amqp", "amqps"):
         from targets.payments.transport.rabbitmq import RabbitMQTransport
 
-        return RabbitMQTransport(url, client_id=client_id)
+        return RabbitMQTransport(url, client_id=client_id, durable=durable)
     if scheme == "kafka":
         from targets.payments.transport.kafka import KafkaTransport
 
-        return KafkaTransport(url, client_id=client_id)
+        return KafkaTransport(url, client_id=client_id, durable=durable)
     if scheme == "nats":
         from targets.payments.transport.nats import NatsTransport
 
-        return NatsTransport(url, client_id=client_id)
+        return NatsTransport(url, client_id=client_id, durable=durable)
     raise ValueError(f"unsupported broker URL {url!r}: use amqp://, kafka:// or nats://")

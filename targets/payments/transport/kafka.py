@@ -84,8 +84,9 @@ class KafkaTransport(Transport):
     static group membership, so a restarted service (same id) takes its
     partition back at once instead of waiting for the old session to expire."""
 
-    def __init__(self, url: str, *, client_id: str, send_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, client_id: str, send_timeout: float = 10.0, durable: bool = True) -> None:
         self.bootstrap, self.namespace = parse_kafka_url(url)
+        self.durable = durable  # False: acks=1, the leader's word alone (a mutant's settings)
         if not _NAME_OK.match(client_id):
             raise ValueError(f"bad client id {client_id!r}: use letters, digits, . _ -")
         self.client_id = client_id
@@ -116,8 +117,8 @@ class KafkaTransport(Transport):
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap,
                 client_id=f"{self.client_id}-producer",
-                acks="all",
-                enable_idempotence=True,
+                acks="all" if self.durable else 1,
+                enable_idempotence=self.durable,
                 request_timeout_ms=int(self.send_timeout * 1000),
                 retry_backoff_ms=200,
             )

@@ -79,8 +79,9 @@ def redelivery_delay(deliveries: int) -> float:
 
 
 class NatsTransport(Transport):
-    def __init__(self, url: str, *, client_id: str, send_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, client_id: str, send_timeout: float = 5.0, durable: bool = True) -> None:
         self.servers, namespace = parse_nats_url(url)
+        self.durable_stream = durable  # False: an R1 stream in memory (a mutant's settings)
         self.server = ",".join(self.servers)  # for messages
         self.namespace = namespace
         self.client_id = client_id
@@ -154,8 +155,9 @@ class NatsTransport(Transport):
 
     async def _declare_stream(self, js: JetStreamContext) -> None:
         config = StreamConfig(name=self.stream, subjects=[f"{self.subject_prefix}.>"],
-                              storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW,
-                              num_replicas=len(self.servers))
+                              storage=StorageType.FILE if self.durable_stream else StorageType.MEMORY,
+                              duplicate_window=DUPLICATE_WINDOW,
+                              num_replicas=len(self.servers) if self.durable_stream else 1)
         try:
             await js.add_stream(config)
         except BadRequestError:
@@ -173,6 +175,7 @@ class NatsTransport(Transport):
             await js.publish(subject, payload, timeout=self.send_timeout, stream=self.stream,
                              headers={"Nats-Msg-Id": msg_id(inbox, dedup_id)})
         except Exception as e:  # timeout, no responders, disconnect: the caller retries
+            self._stream_ready = False  # declared again next time, should the stream be gone
             raise TransportError(f"JetStream did not confirm message {dedup_id!r} "
                                  f"to {subject!r}: {e!r}") from e
 
@@ -196,6 +199,7 @@ class NatsTransport(Transport):
                     raise
                 except Exception as e:
                     log.warning("nats consumer of %s failed (%r); resubscribing", subject, e)
+                    self._stream_ready = False
                     await self._tasks.pause(wait)
                     wait = min(2.0, wait * 2)
                 finally:

@@ -50,9 +50,10 @@ class _Nodes:
     """The broker's node URLs; each connection takes the next in turn (a client starts at
     a node of its own, so a cluster's clients spread over its nodes)."""
 
-    def __init__(self, url: str, client_id: str) -> None:
+    def __init__(self, url: str, client_id: str, durable: bool = True) -> None:
         self.urls = [u.strip() for u in url.split(",") if u.strip()] or [url]
         self.clustered = len(self.urls) > 1
+        self.durable = durable
         self._next = zlib.crc32(client_id.encode()) % len(self.urls)
         self._lock = threading.Lock()
 
@@ -63,6 +64,9 @@ class _Nodes:
             return url
 
     def declare(self, channel: Any, inbox: str) -> None:
+        if not self.durable:  # a classic queue on the declaring node only, gone when it stops
+            channel.queue_declare(queue=inbox, durable=False)
+            return
         args = {"x-queue-type": "quorum"} if self.clustered else None
         channel.queue_declare(queue=inbox, durable=True, arguments=args)
 
@@ -117,7 +121,8 @@ class _Publisher(threading.Thread):
                     routing_key=inbox,
                     body=body,
                     properties=pika.BasicProperties(
-                        delivery_mode=pika.DeliveryMode.Persistent,
+                        delivery_mode=pika.DeliveryMode.Persistent if self.nodes.durable
+                        else pika.DeliveryMode.Transient,
                         content_type="application/json",
                         message_id=dedup_id,
                     ),
@@ -209,9 +214,9 @@ class _Consumer(threading.Thread):
 
 
 class RabbitMQTransport(Transport):
-    def __init__(self, url: str, *, client_id: str) -> None:
+    def __init__(self, url: str, *, client_id: str, durable: bool = True) -> None:
         self.url, self.client_id = url, client_id
-        self.nodes = _Nodes(url, client_id)
+        self.nodes = _Nodes(url, client_id, durable)
         self._publisher: _Publisher | None = None
         self._consumers: list[_Consumer] = []
 
