@@ -31,12 +31,16 @@ def _clustered(topology: Topology) -> list[Node]:
 
 
 def _leader(reach: Reach, fault: str) -> Node:
+    """The node that leads now; when none does, the first live node (the fault still strikes)."""
     nodes = _clustered(reach.topology)
     if not nodes:
         raise BadInput(f"{fault}: no clustered broker in this topology (run with --cluster 3)")
     name = nodes[0].meta[LEADER_META]()
-    if name is None:
-        raise InfraError(f"{fault}: no broker node answers who leads")
+    if name is None:  # nothing leads now (no queue, stream or partition yet, or all re-forming)
+        live = [n for n in nodes if n.process is not None and n.process.alive]
+        if not live:
+            raise InfraError(f"{fault}: no broker node runs")
+        return live[0]
     return reach.node(name)
 
 

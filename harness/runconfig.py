@@ -86,11 +86,21 @@ class RunConfig:
 
 
 def default_run_dir(config: RunConfig, seed: int) -> Path:
-    """runs/<time>-<target>[-<mutant>]-seed<N> under the working directory, absolute."""
+    """runs/<time>-<target>[-<mutant>]-seed<N> under the working directory, absolute, claimed
+    by creating it: a run started in the same second with the same name gets `-2`, `-3`..."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     suffix = f"-{config.mutant}" if config.mutant else ""
     name = f"{stamp}-{config.target}{suffix}-seed{seed}".replace("/", "_").replace(":", "_")
-    return (Path("runs") / name).resolve()
+    base = (Path("runs") / name).resolve()
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{name}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise BadInput(f"{base}: a thousand runs of that name in one second; give --out")
 
 
 def load_run_meta(run_dir: Path) -> dict[str, Any]:

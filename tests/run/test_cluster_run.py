@@ -5,10 +5,12 @@ node killed. The correct target keeps every invariant; the faults struck the bro
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from suites.selftest_plan import broker_backlog_loss
 from tests.run.test_run_cli import txchaos
 
 CLUSTER_FAULTS = "leader-kill,leader-isolate,rolling-restart,broker-kill,partition"
@@ -46,3 +48,30 @@ def test_a_rabbitmq_cluster_that_lost_power_on_every_node_comes_back(tmp_path: P
     struck = [e["value"]["targets"] for e in events
               if e["process"] == "nemesis" and e["f"] == "stop" and e["value"]["fault"] == "power-loss-all"]
     assert struck and {"rabbitmq-1", "rabbitmq-2", "rabbitmq-3"} <= set(struck[0])
+
+
+# RabbitMQ and NATS lose a non-durable queue or an R1 memory stream with the node holding it;
+# Kafka with acks=1 loses what a leader cut off from its peers acknowledged alone, once the
+# controller (4 s broker session) gave its partitions to another node
+BACKLOG_LOSS = {"rabbitmq": broker_backlog_loss("leader-kill"), "nats": broker_backlog_loss("leader-kill"),
+                "kafka": broker_backlog_loss("leader-isolate", lead=1.0, down=8.0, tail=2.0, starts=(2.0,))}
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq", pytest.param("nats", marks=pytest.mark.nightly),
+                                    pytest.param("kafka", marks=pytest.mark.nightly)])
+def test_a_broker_without_durability_loses_what_a_target_that_trusts_it_was_told_it_kept(
+        tmp_path: Path, broker: str) -> None:
+    """delivery=broker passes on the cluster's durable settings; the non-durable-broker mutant
+    (the same delivery on a broker set up for speed) leaves participants prepared for ever."""
+    schedule = tmp_path / "schedule.json"
+    BACKLOG_LOSS[broker].dump(schedule)
+    common = ("--target", broker, "--cluster", "3", "--schedule", str(schedule), "--duration", "15",
+              "--seed", "1", "--quiesce", "15", "--quiet")
+    mutant = txchaos("run", *common, "--mutant", "non-durable-broker", "--out", str(tmp_path / "mutant"),
+                     timeout=300)
+    assert mutant.returncode == 1, mutant.stdout + mutant.stderr
+    assert re.search(r"^resolution\s+VIOLATED\s+\d+ left prepared", mutant.stdout, re.M), mutant.stdout
+    correct = txchaos("run", *common, "--target-opt", "delivery=broker", "--out", str(tmp_path / "correct"),
+                      timeout=300)
+    assert correct.returncode == 0, correct.stdout + correct.stderr
+    assert "verdict: VALID" in correct.stdout

@@ -88,6 +88,8 @@ class NatsTransport(Transport):
         self.send_timeout = send_timeout
         self.stream = f"PAYMENTS_{namespace}" if namespace else "PAYMENTS"
         self.subject_prefix = f"payments_{namespace}" if namespace else "payments"
+        if not durable:  # never the durable stream of another system on the same server
+            self.stream, self.subject_prefix = f"{self.stream}_MEMORY", f"{self.subject_prefix}_memory"
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self._lock = asyncio.Lock()
@@ -194,7 +196,7 @@ class NatsTransport(Transport):
                         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
                                               max_deliver=-1, filter_subject=subject))
                     wait = 0.1
-                    await self._consume(sub, handler, ack_before_handling)
+                    await self._consume(js, sub, durable, handler, ack_before_handling)
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
@@ -208,8 +210,9 @@ class NatsTransport(Transport):
         finally:
             self._tasks.untrack(task)
 
-    async def _consume(self, sub: JetStreamContext.PullSubscription, handler: Handler,
-                       ack_before_handling: bool) -> None:
+    async def _consume(self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, durable: str,
+                       handler: Handler, ack_before_handling: bool) -> None:
+        idle = 0
         while not self._tasks.closed:
             try:
                 msgs = await sub.fetch(FETCH_BATCH, timeout=1)
@@ -217,8 +220,14 @@ class NatsTransport(Transport):
                 # Keep the subscription: a late answer to this pull lands in its
                 # queue and the next fetch takes it. Resubscribing would leave the
                 # server's pending pull on a dead inbox, swallowing new messages
-                # until their ack_wait ran out.
+                # until their ack_wait ran out. But a pull on a consumer that is gone
+                # (a stream lost with its server) only ever times out: now and then,
+                # check that it exists (NotFoundError resubscribes).
+                idle += 1
+                if idle % 5 == 0:
+                    await js.consumer_info(self.stream, durable, timeout=self.send_timeout)
                 continue
+            idle = 0
             pending = list(msgs)
             keepalive = asyncio.create_task(self._keep_alive(pending))
             try:
