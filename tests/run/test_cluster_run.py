@@ -57,8 +57,8 @@ BACKLOG_LOSS = {"rabbitmq": broker_backlog_loss("leader-kill"), "nats": broker_b
                 "kafka": broker_backlog_loss("leader-isolate", lead=1.0, down=8.0, tail=2.0, starts=(2.0,))}
 
 
-@pytest.mark.parametrize("broker", ["rabbitmq", pytest.param("nats", marks=pytest.mark.nightly),
-                                    pytest.param("kafka", marks=pytest.mark.nightly)])
+@pytest.mark.nightly  # the default run proves the mutant on one node (suites/selftest_plan.py)
+@pytest.mark.parametrize("broker", ["rabbitmq", "nats", "kafka"])
 def test_a_broker_without_durability_loses_what_a_target_that_trusts_it_was_told_it_kept(
         tmp_path: Path, broker: str) -> None:
     """delivery=broker passes on the cluster's durable settings; the non-durable-broker mutant
