@@ -37,7 +37,7 @@ def _leader(reach: Reach, fault: str) -> Node:
         raise BadInput(f"{fault}: no clustered broker in this topology (run with --cluster 3)")
     name = nodes[0].meta[LEADER_META]()
     if name is None:  # nothing leads now (no queue, stream or partition yet, or all re-forming)
-        live = [n for n in nodes if n.process is not None and n.process.alive]
+        live = [n for n in nodes if n.process.alive]  # _clustered: each has a process
         if not live:
             raise InfraError(f"{fault}: no broker node runs")
         return live[0]

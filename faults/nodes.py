@@ -69,8 +69,7 @@ class BrokerFamily(NodeFamily):
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         """No targets: every broker node (the broker, whichever it is: a schedule written once
         for every target)."""
-        targets = targets or tuple(n.name for n in sorted(reach.topology.by_role("broker"), key=lambda n: n.name)
-                                   if n.process is not None)
+        targets = targets or tuple(t for aim in self.candidates(reach.topology) for t in aim.targets)
         planned = super().plan(reach, targets, params)
         for t in targets:
             if reach.node(t).role != "broker":
