@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import faults.backlog  # noqa: F401  (registers the consumer-lag-and-broker-kill family)
 import faults.clock  # noqa: F401  (registers the clock families)
 import faults.cluster  # noqa: F401  (registers the clustered-broker families)
 import faults.docker  # noqa: F401  (registers the container families)

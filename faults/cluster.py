@@ -23,21 +23,22 @@ from faults.partition import cut, proxies_of
 from harness.errors import BadInput, InfraError
 from harness.topology import LEADER_META, Node, Topology
 
-__all__ = ["LeaderKill", "LeaderIsolate", "RollingRestart"]
+__all__ = ["LeaderKill", "LeaderIsolate", "RollingRestart", "clustered", "leader_now"]
 
 
-def _clustered(topology: Topology) -> list[Node]:
+def clustered(topology: Topology) -> list[Node]:
+    """The nodes of a clustered broker that faults can kill (none unless clustered)."""
     return [n for n in topology.by_role("broker") if LEADER_META in n.meta and n.process is not None]
 
 
-def _leader(reach: Reach, fault: str) -> Node:
+def leader_now(reach: Reach, fault: str) -> Node:
     """The node that leads now; when none does, the first live node (the fault still strikes)."""
-    nodes = _clustered(reach.topology)
+    nodes = clustered(reach.topology)
     if not nodes:
         raise BadInput(f"{fault}: no clustered broker in this topology (run with --cluster 3)")
     name = nodes[0].meta[LEADER_META]()
     if name is None:  # nothing leads now (no queue, stream or partition yet, or all re-forming)
-        live = [n for n in nodes if n.process.alive]  # _clustered: each has a process
+        live = [n for n in nodes if n.process.alive]  # clustered: each has a process
         if not live:
             raise InfraError(f"{fault}: no broker node runs")
         return live[0]
@@ -49,15 +50,15 @@ class _ClusterFamily(Family):
     one leads is known only when it strikes), not the target's: the cluster keeps serving."""
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
-        return [Aim(())] if len(_clustered(topology)) > 1 else []
+        return [Aim(())] if len(clustered(topology)) > 1 else []
 
     def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        return broker_holds(topology, tuple(n.name for n in _clustered(topology)))
+        return broker_holds(topology, tuple(n.name for n in clustered(topology)))
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         if targets:
             raise BadInput(f"{self.name}: takes no targets (it finds the broker's nodes itself)")
-        if len(_clustered(reach.topology)) < 2:
+        if len(clustered(reach.topology)) < 2:
             raise BadInput(f"{self.name}: no clustered broker in this topology (run with --cluster 3)")
         return Planned((), params, description=self.description.split(";")[0])
 
@@ -68,7 +69,7 @@ class LeaderKill(_ClusterFamily):
     description = "kill -9 the broker node that leads now (asked of the broker); healed by starting it"
 
     def apply(self, reach: Reach, plan: Planned) -> Injection:
-        node = _leader(reach, self.name)
+        node = leader_now(reach, self.name)
         killed = process.kill(node)
         return Injection(self.name, (node.name,), killed.heal)
 
@@ -80,7 +81,7 @@ class LeaderIsolate(_ClusterFamily):
                    "still reach it; healed by reconnecting it")
 
     def apply(self, reach: Reach, plan: Planned) -> Injection:
-        node = _leader(reach, self.name)
+        node = leader_now(reach, self.name)
         return cut(reach.toxiproxy, self.name, (node.name,), proxies_of(reach.topology, [node.name]))
 
 
@@ -98,7 +99,7 @@ class RollingRestart(_ClusterFamily):
         number(self.name, params, key)
 
     async def inject(self, reach: Reach, plan: Planned) -> Injection:
-        nodes = _clustered(reach.topology)
+        nodes = clustered(reach.topology)
         lock = threading.Lock()  # a heal never interleaves with a restart
         stopped = False
 

@@ -90,10 +90,11 @@ class Reach:
 
 def broker_holds(topology: Topology, targets: tuple[str, ...]) -> set[str]:
     """What a fault on broker nodes holds: everything for a lone broker (every payment
-    passes it: an outage), only the nodes themselves on a cluster (the other nodes serve:
-    a failover, during which faults elsewhere still test something)."""
+    passes it: an outage), the cluster's nodes on a cluster (the cluster serves: a
+    failover, during which faults on the target still test something, but a second node
+    down at once would be an outage of the majority)."""
     if targets and all(LEADER_META in topology.node(t).meta for t in targets):
-        return set(targets)
+        return {n.name for n in topology.nodes if LEADER_META in n.meta}
     return {EVERYTHING}
 
 

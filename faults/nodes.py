@@ -391,7 +391,7 @@ class _Sweep:
 
 @register
 class FailpointDelay(_FailpointFamily):
-    name, default, weight, scales = "failpoint-delay", True, 5.0, ("long",)
+    name, default, weight, scales = "failpoint-delay", True, 6.0, ("long",)
     action = "delay"
     description = ("arms a delay of ms at the named failpoints of the node for armed_s seconds: "
                    "a payment stalls at one of them with the given probability, spread evenly "

@@ -1,0 +1,141 @@
+"""backlog-kill against real processes and a real Toxiproxy: consumers stop reading, the broker
+node dies and comes back, the consumers resume; a cluster's leader is cut off first."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faultkit import MemoryRecorder, becomes, kernel_state, listen_addr, round_trip, sleeper
+
+from faults.catalog import family
+from faults.nemesis import Nemesis
+from faults.schedule import FaultEvent, Schedule
+from faults.toxiproxy import ToxiproxyServer
+from harness.errors import BadInput
+from harness.topology import LEADER_META, Link, Topology
+
+PARAMS = {"lead_s": 0.6, "down_s": 0.8, "tail_s": 0.8}
+
+
+def _pid(topology: Topology, name: str) -> int | None:
+    proc = topology.node(name).process
+    assert proc is not None
+    return proc.pid
+
+
+def _sample(nem: Nemesis, sched: Schedule, at: list[float], look: Callable[[], Any]) -> dict[float, Any]:
+    """Run the schedule and call `look` (in a thread) at each moment, in seconds from its start."""
+    seen: dict[float, Any] = {}
+
+    async def observe() -> None:
+        t0 = asyncio.get_running_loop().time()
+        for t in at:
+            await asyncio.sleep(max(0.0, t0 + t - asyncio.get_running_loop().time()))
+            seen[t] = await asyncio.to_thread(look)
+
+    async def main() -> None:
+        await asyncio.gather(nem.run(sched), observe())
+
+    asyncio.run(main())
+    return seen
+
+
+def _states(topology: Topology, names: list[str]) -> Callable[[], dict[str, tuple[int | None, str]]]:
+    return lambda: {n: (_pid(topology, n), kernel_state(_pid(topology, n))) for n in names}
+
+
+def test_the_consumers_pause_the_broker_dies_and_returns_then_they_resume(
+        topology: Topology, toxiproxy_url: str) -> None:
+    aims = family("backlog-kill").candidates(topology)
+    assert [a.targets for a in aims] == [("accounts-a", "accounts-b"), ("accounts-a",), ("accounts-b",)]
+    nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
+    broker, consumers = _pid(topology, "broker"), [_pid(topology, n) for n in ("accounts-a", "accounts-b")]
+    sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-a", "accounts-b"),
+                                    {"lag": "pause", **PARAMS})])
+    seen = _sample(nem, sched, [0.3, 1.0, 1.8],
+                   _states(topology, ["accounts-a", "accounts-b", "broker", "coordinator"]))
+    assert seen[0.3]["accounts-a"][1] == seen[0.3]["accounts-b"][1] == "stopped"
+    assert seen[0.3]["broker"] == (broker, "running") and seen[0.3]["coordinator"][1] == "running"
+    assert seen[1.0]["broker"][1] == "dead" and seen[1.0]["accounts-a"][1] == "stopped"
+    assert seen[1.8]["broker"][1] == "running" and seen[1.8]["broker"][0] != broker  # started again
+    assert seen[1.8]["accounts-b"][1] == "stopped"  # the consumers resume only at the heal
+    assert all(becomes(pid, "running") for pid in consumers)
+
+
+def test_cut_consumers_lose_their_links_until_the_heal(topology: Topology, toxiproxy_url: str,
+                                                       server: ToxiproxyServer) -> None:
+    nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
+    cut, kept = listen_addr(server, "accounts-a-echo"), listen_addr(server, "coordinator-echo")
+    sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-a",), {"lag": "cut", **PARAMS})])
+
+    def look() -> dict[str, Any]:
+        try:
+            round_trip(cut, timeout=0.5)
+            reached = "reachable"
+        except OSError:
+            reached = "cut"
+        return {"kept": round_trip(kept), "cut": reached}
+
+    links = _sample(nem, sched, [0.3], look)[0.3]
+    assert links == {"kept": pytest.approx(0, abs=0.2), "cut": "cut"}
+    assert round_trip(cut) < 0.2
+    assert kernel_state(_pid(topology, "broker")) == "running"
+
+
+@pytest.fixture
+def cluster(topology: Topology, server: ToxiproxyServer, echo_port: int, tmp_path: Path) -> Iterator[Topology]:
+    """The topology's lone broker replaced by three, bus-2 leading; a proxy between each pair."""
+    buses = [sleeper(f"bus-{i}", tmp_path, "broker") for i in (1, 2, 3)]
+    for b in buses:
+        b.meta[LEADER_META] = lambda: "bus-2"
+        assert b.process is not None
+        b.process.start()
+    peers = []
+    for i, a in enumerate(buses):
+        for b in buses[i + 1:]:
+            proxy = f"{a.name}~{b.name}"
+            server.create_proxy(proxy, f"127.0.0.1:{echo_port}")
+            peers += [Link(a.name, "bus", proxy), Link(b.name, "bus", proxy)]
+    nodes = [n for n in topology.nodes if n.role != "broker"] + buses
+    try:
+        yield Topology(nodes, topology.links + peers)
+    finally:
+        for b in buses:
+            assert b.process is not None
+            b.process.stop(timeout=2)
+
+
+def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Topology, toxiproxy_url: str,
+                                                                    server: ToxiproxyServer) -> None:
+    fam = family("backlog-kill")
+    assert fam.touches(cluster, ("accounts-a",)) == {"accounts-a", "bus-1", "bus-2", "bus-3"}
+    nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=(rec := MemoryRecorder()))
+    leader, other = _pid(cluster, "bus-2"), _pid(cluster, "bus-1")
+    sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-b",), {"lag": "pause", **PARAMS})])
+    peers = ("bus-1~bus-2", "bus-2~bus-3", "bus-1~bus-3")
+
+    def look() -> dict[str, Any]:
+        state = server.state()
+        return {**{p: bool(state[p]["enabled"]) for p in peers},
+                **_states(cluster, ["bus-1", "bus-2"])()}
+
+    seen = _sample(nem, sched, [0.3, 1.0, 1.8], look)
+    assert [seen[0.3][p] for p in peers] == [False, False, True]  # the leader alone cut off
+    assert seen[0.3]["bus-2"] == (leader, "running")
+    assert seen[1.0]["bus-2"][1] == "dead" and seen[1.0]["bus-1"] == (other, "running")
+    assert all(seen[1.8][p] for p in peers) and seen[1.8]["bus-2"][1] == "running"
+    assert rec.events[0]["value"]["description"].endswith(": accounts-b, bus-2")
+
+
+def test_bad_targets_and_parameters_name_the_valid_choices(topology: Topology, toxiproxy_url: str) -> None:
+    nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
+    with pytest.raises(BadInput, match="nodes that read from a broker: accounts-a, accounts-b, coordinator"):
+        nem.validate(Schedule(1, [FaultEvent(0, 1, "backlog-kill", ("broker",), {})]))
+    with pytest.raises(BadInput, match="lag must be one of pause, cut"):
+        nem.validate(Schedule(1, [FaultEvent(0, 1, "backlog-kill", ("accounts-a",), {"lag": "stop"})]))
+    no_broker = Topology([n for n in topology.nodes if n.role != "broker"], topology.links)
+    assert family("backlog-kill").candidates(no_broker) == []
