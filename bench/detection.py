@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/detection.py [--mode plan|default] [--targets rabbitmq,kafka,nats]
                                         [--seeds 10] [--mutants a,b] [--duration S]
+                                        [--cluster 3] [--target-opt delivery=broker]
 
 --mode plan (the self-test): each cell runs the self-test plan's fault schedule
 for that mutant (suites/selftest_plan.py) once per seed.
 --mode default (what a user's system gets): each cell runs `txchaos run` with
 its default settings and no schedule given — the default fault mix, workload
 and duration — once per seed, and counts any violated invariant as detected.
+`--mutants none` runs the correct target: every "detection" is then a false alarm.
 
 Prints, per cell: detected/runs, the median (max) seconds of chaos until the
 first offending operation, and in default mode the median wall time a
@@ -31,13 +33,17 @@ from harness.run import RunConfig, run_chaos  # noqa: E402
 from suites.selftest_plan import PLAN  # noqa: E402
 
 
-def _config(mode: str, target: str, mutant: str, seed: int, out: Path,
-            duration: float | None) -> tuple[RunConfig, tuple[str, ...] | None]:
-    if mode == "plan":
+def _config(args: argparse.Namespace, target: str, mutant: str, seed: int,
+            out: Path) -> tuple[RunConfig, tuple[str, ...] | None]:
+    shape = {"cluster": args.cluster, "target_options": dict(o.split("=", 1) for o in args.target_opt)}
+    if args.mode == "plan":
         plan = PLAN[mutant]
         return RunConfig(target=target, mutant=mutant, seed=seed, schedule=plan.schedule,
-                         duration=plan.duration, quiesce_timeout=plan.quiesce, out=out), plan.expected
-    config = RunConfig(target=target, mutant=mutant, seed=seed, out=out)
+                         duration=plan.duration, quiesce_timeout=plan.quiesce, out=out,
+                         **shape), plan.expected
+    config = RunConfig(target=target, mutant=None if mutant == "none" else mutant, seed=seed,
+                       out=out, **shape)
+    duration = args.duration
     if duration:
         config.duration = duration
     return config, None  # any violated invariant counts
@@ -51,18 +57,19 @@ def main() -> int:
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--mutants", default=",".join(sorted(PLAN)))
     ap.add_argument("--duration", type=float, default=None, help="default mode: seconds per run")
+    ap.add_argument("--cluster", type=int, default=1, choices=(1, 3), help="nodes per broker")
+    ap.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     targets, mutants = args.targets.split(","), args.mutants.split(",")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     root = Path(tempfile.mkdtemp(prefix="txchaos-detection-"))
-    lab = Lab.from_option("local", root=root / "lab")
+    lab = Lab.from_option("local", root=root / "lab", cluster=args.cluster)
     table: dict[tuple[str, str], list[tuple[float | None, float]]] = {}
     try:
         for target in targets:
             for mutant in mutants:
                 for seed in seeds:
-                    config, expected = _config(args.mode, target, mutant, seed,
-                                               root / f"{target}-{mutant}-{seed}", args.duration)
+                    config, expected = _config(args, target, mutant, seed, root / f"{target}-{mutant}-{seed}")
                     started = time.monotonic()
                     result = run_chaos(config, lab=lab)
                     wall = time.monotonic() - started

@@ -86,10 +86,12 @@ class BacklogKill(Family):
             number(self.name, params, key, high=60.0)
 
     def touches(self, topology: Topology, targets: tuple[str, ...]) -> set[str]:
-        """Its consumers and the broker's nodes, not everything a lone broker's fault holds:
-        the broker is down for a moment of the window, the rest is the consumers' lag."""
-        nodes = clustered(topology) or _strikable(topology)
-        return set(targets) | {n.name for n in nodes}
+        """Its consumers, the coordinator and the broker's nodes: the consumers must have
+        voted on payments in flight when they stop, and with the coordinator crashed or
+        paused nothing waits in the broker for them. Not everything a lone broker's fault
+        holds: faults on the other services may go on."""
+        return set(targets) | {n.name for n in topology.by_role("coordinator")} | \
+            {n.name for n in clustered(topology) or _strikable(topology)}
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         consumers = {n.name: n for n in _consumers(reach.topology)}

@@ -112,7 +112,7 @@ def cluster(topology: Topology, server: ToxiproxyServer, echo_port: int, tmp_pat
 def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Topology, toxiproxy_url: str,
                                                                     server: ToxiproxyServer) -> None:
     fam = family("backlog-kill")
-    assert fam.touches(cluster, ("accounts-a",)) == {"accounts-a", "bus-1", "bus-2", "bus-3"}
+    assert fam.touches(cluster, ("accounts-a",)) == {"accounts-a", "coordinator", "bus-1", "bus-2", "bus-3"}
     nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=(rec := MemoryRecorder()))
     leader, other = _pid(cluster, "bus-2"), _pid(cluster, "bus-1")
     sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-b",), {"lag": "pause", **PARAMS})])

@@ -61,12 +61,12 @@ def test_a_few_seeds_cover_every_family_on_every_target(tmp_path: Path) -> None:
               for name in DEFAULT_FAULTS for aim in family(name).candidates(topo, offered)}
     seen: set[tuple[str, tuple[str, ...], str]] = set()
     seeds = 0
-    while wanted - seen and seeds < 50:
+    while wanted - seen and seeds < 60:
         seen |= {_aim(e) for e in _default(seeds, topo, duration=45).events}  # a default run
         seeds += 1
     print(f"{len(wanted)} aims covered by seeds 0..{seeds - 1}")
     assert not wanted - seen, sorted(wanted - seen)
-    assert seeds <= 50  # 48 here: most pairs come in the first 15 seeds, the rarest aims last
+    assert seeds <= 60  # 53 here: most pairs come in the first 15 seeds, the rarest aims last
 
 
 def test_consecutive_seeds_continue_where_the_previous_stopped(tmp_path: Path) -> None:
@@ -167,11 +167,11 @@ def test_a_lone_brokers_faults_overlap_nothing_and_a_clusters_overlap_the_target
     for seed in range(10):
         s = _default(seed, lone, duration=45)
         assert all(not _overlapping(s, e) for e in s.events if e.fault in on_broker[:-1])
-        # the broker is down for a moment of a backlog-kill: it holds its consumers and the
-        # broker, while faults on the coordinator may go on
+        # the broker is down for a moment of a backlog-kill: it holds its consumers, the
+        # coordinator and the broker, while faults on the other services may go on
         for e in (e for e in s.events if e.fault == "backlog-kill"):
-            assert not [f for f in _overlapping(s, e) if set(f.targets) & (set(e.targets) | {"bus"})
-                        or f.fault in on_broker], e
+            held = set(e.targets) | {"bus", "coordinator"}
+            assert not [f for f in _overlapping(s, e) if set(f.targets) & held or f.fault in on_broker], e
     cluster, seen, beside = _cluster_topology(tmp_path), Counter(), 0
     brokers = {"bus-1", "bus-2", "bus-3"}
     for seed in range(10):
@@ -250,13 +250,13 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
     # role_weight 8 against 1 per participant: even when the coordinator is busy with
     # other faults, close to half the stalls reach it (a fifth with the default role weight)
     on_coordinator = sum(e.targets == ("coordinator",) for e in delays)
-    assert on_coordinator * 5 >= len(delays) * 2  # 13 of 30 here
+    assert on_coordinator * 5 >= len(delays) * 2  # 17 of 28 here
     # each event spreads its stalls over all of a node's steps (in the order a payment
     # passes them), and most runs stall the coordinator
     for e in delays:
         assert e.params["names"] == list(COORD_POINTS if e.targets == ("coordinator",) else PART_POINTS)
     assert sum(any(e.fault == "failpoint-delay" and e.targets == ("coordinator",)
-                   for e in events) for events in runs) >= 11  # 12 of 20 here
+                   for e in events) for events in runs) >= 11  # 13 of 20 here
     crash_only = _topology(tmp_path / "crash", actions={"crash": []})
     plain = [e for seed in range(10) for e in _default(seed, crash_only).events]
     assert not [e for e in plain if e.fault == "failpoint-delay"]
