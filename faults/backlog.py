@@ -12,7 +12,9 @@ this family makes the two one event:
 2. on a clustered broker, the node that leads now is cut off from its peers at once, so
    what it acknowledges from here on is on it alone (a Kafka leader with acks=1);
 3. `lead_s` later that node (a lone broker: every broker node) is killed with SIGKILL,
-   and started again `down_s` later, reconnected first;
+   and started again `down_s` later, reconnected first; a cluster's node only once the
+   cluster names another leader (or at the heal): back before it is replaced, a Kafka
+   leader keeps what it acknowledged alone and loses nothing;
 4. the consumers resume `tail_s` later, when the event heals.
 
 A broker that keeps what it acknowledged delivers all of it; one that does not leaves
@@ -72,7 +74,7 @@ class BacklogKill(Family):
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
         return {"lag": rng.choice(LAGS), "lead_s": round(rng.uniform(0.5, 2.0), 2),
-                "down_s": round(rng.uniform(1.0, 3.0), 2), "tail_s": round(rng.uniform(0.5, 1.5), 2)}
+                "down_s": round(rng.uniform(1.0, 4.0), 2), "tail_s": round(rng.uniform(0.5, 1.5), 2)}
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
         return round(float(params["lead_s"]) + float(params["down_s"]) + float(params["tail_s"]), 3)
@@ -159,7 +161,17 @@ class _Backlog:
         await asyncio.sleep(float(p["lead_s"]))
         await asyncio.to_thread(self._step, self._kill)
         await asyncio.sleep(float(p["down_s"]))
+        while self.isolated is not None and not self.healed and await asyncio.to_thread(self._still_leads):
+            await asyncio.sleep(0.5)  # a cluster has not replaced it yet (a Kafka broker's session)
         await asyncio.to_thread(self._step, self._revive)
+
+    def _still_leads(self) -> bool:
+        """Whether the cluster still names the struck node as its leader: back before it is
+        replaced, it would keep what it held alone and lose nothing."""
+        try:
+            return leader_now(self.reach, self.fault).name == self.struck[0].name
+        except Exception:
+            return False
 
     def _step(self, act: Any) -> None:
         with self.lock:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from harness.lab.ports import free_port
 from harness.lab.types import Endpoint, ProxyLink
 from harness.procs import ManagedProcess
 
-__all__ = ["BrokerCluster", "NatsCluster", "ProxyFactory"]
+__all__ = ["BrokerCluster", "NatsCluster", "ProxyFactory", "busiest"]
 
 # (proxy name, upstream (host, port), listen port or None) -> the proxy's listen (host, port)
 ProxyFactory = Callable[[str, tuple[str, int], "int | None"], tuple[str, int]]
@@ -124,6 +124,19 @@ class BrokerCluster:
         raise NotImplementedError
 
 
+def busiest(data_paths: Iterable[tuple[str, int]]) -> str | None:
+    """The node leading the queues or streams with most messages waiting, else leading most
+    of them; data_paths: (leader, messages waiting) per queue or stream."""
+    count: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    for leader, messages in data_paths:
+        count[leader] += 1
+        waiting[leader] += messages
+    if not count:
+        return None
+    return max(sorted(count), key=lambda node: (waiting[node], count[node]))
+
+
 class _NatsNode(LocalService):
     """One JetStream-clustered nats-server, configured by a file its cluster writes."""
 
@@ -187,21 +200,26 @@ class NatsCluster(BrokerCluster):
 
 
     def leader(self) -> str | None:
-        """The leader of most streams (a target's data path), else the meta leader."""
-        leaders: Counter[str] = Counter()
+        """The leader of the streams holding most messages that wait for their consumers
+        (pending or unacknowledged: where a backlog is), else of most streams (a target's
+        data path), else the meta leader. Every node is asked: a one-replica stream shows
+        only on the node that holds it."""
+        streams: dict[str, tuple[str, int]] = {}  # stream -> (leader, messages waiting)
         meta = None
         for n in self.nodes:
             try:
-                jsz = probes.nats_monitor("127.0.0.1", n.monitor, "jsz?accounts=true&streams=true", timeout=1.0)
+                jsz = probes.nats_monitor("127.0.0.1", n.monitor,
+                                          "jsz?accounts=true&streams=true&consumers=true", timeout=1.0)
             except Exception:  # killed, paused or cut: ask the next one
                 continue
             meta = meta or (jsz.get("meta_cluster") or {}).get("leader")
             for account in jsz.get("account_details") or []:
                 for stream in account.get("stream_detail") or []:
                     leader = (stream.get("cluster") or {}).get("leader")
+                    waiting = sum(int(c.get("num_pending") or 0) + int(c.get("num_ack_pending") or 0)
+                                  for c in stream.get("consumer_detail") or [])
                     if leader:
-                        leaders[leader] += 1
-            if leaders:
-                break
-        return leaders.most_common(1)[0][0] if leaders else meta
+                        key = f"{account.get('name')}/{stream.get('name')}"
+                        streams[key] = (leader, max(waiting, streams.get(key, ("", 0))[1]))
+        return busiest(streams.values()) or meta
 

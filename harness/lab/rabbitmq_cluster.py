@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InfraError
 from harness.lab import binaries, probes
-from harness.lab.cluster import BrokerCluster
+from harness.lab.cluster import BrokerCluster, busiest as _busiest
 from harness.lab.local import RabbitMQService
 from harness.lab.ports import free_port
 from harness.lab.types import Endpoint
@@ -165,31 +164,45 @@ class RabbitMQCluster(BrokerCluster):
             raise ConnectionError(f"{self.nodes[0].name} counts {len(running)} of {self.size} nodes running")
 
     def leader(self) -> str | None:
-        """The node leading most quorum queues (by the first node that answers), or hosting
-        most classic ones."""
+        """The node leading the queues with most messages waiting (ready or unacknowledged:
+        where a backlog is), else most queues: quorum queues by their leader (asked of the
+        first node that answers), classic ones by the node they live on, unless a quorum
+        queue holds the backlog."""
         for n in self.nodes:
             if n.process is None or not n.process.alive:
                 continue
             try:
-                rows = self.ctl(n, "list_queues", "leader")
+                rows = self.ctl(n, "list_queues", "leader", "messages")
             except ConnectionError:
                 continue  # paused or cut off: ask the next one
-            led = Counter(str(row["leader"]) for row in rows if row.get("leader"))
-            if not led:
-                led = self._hosts()
-            if not led:
-                return None
-            node = led.most_common(1)[0][0]
+            paths = [(str(row["leader"]), _count(row.get("messages"))) for row in rows if row.get("leader")]
+            if not any(waiting for _, waiting in paths):  # no backlog in a quorum queue
+                paths += self._hosts()
+            node = _busiest(paths)
             return next((m.name for m in self.nodes if m.node == node), None)
         return None
 
-    def _hosts(self) -> Counter[str]:
-        """Classic queues have no leader: the node each lives on (`list_queues --local`)."""
-        hosted: Counter[str] = Counter()
-        for n in self.nodes:
-            if n.process is not None and n.process.alive:
-                try:
-                    hosted[n.node] = len(self.ctl(n, "list_queues", "--local", "name"))
-                except ConnectionError:
-                    continue
-        return +hosted
+    def _hosts(self) -> list[tuple[str, int]]:
+        """Classic queues have no leader: (the node each lives on, its messages), asked of
+        every live node at once (`list_queues --local`)."""
+
+        def local(n: _RabbitNode) -> list[tuple[str, int]]:
+            try:
+                return [(n.node, _count(row.get("messages")))
+                        for row in self.ctl(n, "list_queues", "--local", "name", "messages")]
+            except ConnectionError:
+                return []
+
+        live = [n for n in self.nodes if n.process is not None and n.process.alive]
+        if not live:
+            return []
+        with ThreadPoolExecutor(len(live)) as pool:
+            return [host for hosted in pool.map(local, live) for host in hosted]
+
+
+def _count(value: Any) -> int:
+    """A message count from rabbitmqctl's JSON ("" or absent on a queue that is down)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

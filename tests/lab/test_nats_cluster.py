@@ -115,3 +115,21 @@ def test_a_node_cut_off_from_its_peers_leaves_the_majority_working(cluster):
             cluster.toxiproxy.set_enabled(p, True)
     wait(lambda: all(len(routes(cluster, i)) == 2 for i in range(3)), what="the cluster re-formed")
     wait(lambda: stored(links[2].url, "SPLIT") >= 30, what="nats-3 caught up with every acked message")
+
+
+def test_the_leader_is_the_node_holding_a_backlog(cluster):
+    """A one-replica stream with messages its consumer has not taken: leader-kill and
+    backlog-kill strike the node holding it, whatever leads the other streams."""
+    link = cluster.links("nats", "test-backlog")[0]
+
+    async def work(js) -> str:
+        await js.add_stream(StreamConfig(name="BACKLOG", subjects=["BACKLOG.>"], num_replicas=1))
+        await js.pull_subscribe("BACKLOG.>", durable="slow")
+        for i in range(20):
+            await js.publish("BACKLOG.m", str(i).encode())
+        return (await js.stream_info("BACKLOG")).cluster.leader
+
+    wait(lambda: declare(link.url, "OTHER"), what="another stream declared")
+    holder = asyncio.run(asyncio.wait_for(_with_js(link.url, work), 60))
+    assert holder in {"nats-1", "nats-2", "nats-3"}
+    assert cluster.leader("nats") == holder

@@ -163,3 +163,22 @@ def test_a_node_cut_off_from_its_peers_stops_serving_and_no_confirmed_message_is
     wait(lambda: running(cluster, 2) == 3, timeout=60, what="the cluster re-formed")
     wait(lambda: confirmed <= bodies(links[2].url, "split"), what=f"all {len(confirmed)} confirmed messages served",
          show=lambda: sorted(confirmed - bodies(links[2].url, "split")))
+
+
+def test_the_leader_is_the_node_holding_a_backlog(cluster):
+    """A quorum queue with more messages waiting than any other: leader-kill and backlog-kill
+    strike its leader, whatever leads the other queues."""
+    link = cluster.links("rabbitmq", "test-backlog")[2]
+    conn = pika.BlockingConnection(pika.URLParameters(link.url))
+    try:
+        ch = conn.channel()
+        ch.queue_declare("backlog", durable=True, arguments={"x-queue-type": "quorum"})
+        ch.confirm_delivery()
+        for i in range(200):
+            ch.basic_publish("", "backlog", str(i).encode())
+    finally:
+        conn.close()
+    svc = cluster._services["rabbitmq"]
+    rows = svc.ctl(svc.nodes[0], "list_queues", "name", "leader", "messages")
+    holder = next(str(r["leader"]) for r in rows if r["name"] == "backlog")
+    assert cluster.leader("rabbitmq") == next(n.name for n in svc.nodes if n.node == holder), rows
