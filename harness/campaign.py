@@ -149,6 +149,8 @@ class CampaignSpec:
                           ("quiesce_timeout", "--quiesce"), ("lab", "--lab"), ("cluster", "--cluster")):
             if r.get(key) is not None:
                 argv += [flag, f"{r[key]:g}" if isinstance(r[key], float) else str(r[key])]
+        for key, value in (r.get("target_options") or {}).items():
+            argv += ["--target-opt", f"{key}={value}"]
         if r.get("faults") is not None:
             argv += ["--faults", ",".join(r["faults"]) or "none"]
         if self.shard.count > 1:

@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     "infrastructure, 130 interrupted.")
     p.add_argument("--target", required=True, help="rabbitmq, kafka, nats, an entry point name or module:Class")
     p.add_argument("--mutant", default=None, help="switch on a seeded bug of the target")
+    p.add_argument("--target-opt", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the target's adapter for every run (repeatable); see docs/adapters.md")
     p.add_argument("--faults", default=None,
                    help="comma-separated fault families (default: the run's default mix)")
     p.add_argument("--duration", default=None, help="seconds of chaos per run (e.g. 30, 45s, 2m)")
@@ -70,6 +72,10 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
     run: dict[str, Any] = {"target": args.target}
     if args.mutant:
         run["mutant"] = args.mutant
+    if args.target_opt:
+        from adapters.registry import parse_options
+
+        run["target_options"] = parse_options(args.target_opt)
     if args.faults is not None:
         run["faults"] = list(parse_families(args.faults))
     if args.duration is not None:
@@ -117,10 +123,11 @@ def spec_from_args(args: argparse.Namespace) -> CampaignSpec:
 
 def validate_run(run: dict[str, Any]) -> None:
     """Target, mutant and faults exist (the same checks a run makes, once, up front)."""
-    from adapters.registry import load_adapter
+    from adapters.registry import check_options, load_adapter
     from faults.catalog import family
 
     adapter_cls = load_adapter(run["target"])
+    check_options(adapter_cls, run.get("target_options") or {}, run["target"])
     for fault in run.get("faults") or ():
         family(fault)
     mutant = run.get("mutant")

@@ -101,6 +101,8 @@ def txchaos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
     (["--runs", "2", "--workload", "bogus"], "unknown workload 'bogus'"),
     (["--runs", "2", "--parallel", "2", "--lab", "external"], "--parallel needs --lab local"),
     (["--runs", "2", "--clients", "0"], "--clients must be at least 1"),
+    (["--runs", "2", "--target-opt", "bogus=1"], "bogus"),
+    (["--runs", "2", "--target-opt", "delivery"], "expected key=value"),
 ])
 def test_bad_input_is_refused_before_anything_starts(args: list[str], says: str) -> None:
     from harness.cli import build_parser
@@ -158,6 +160,7 @@ def test_each_run_of_a_campaign_is_its_own_allure_test(tmp_path: Path) -> None:
     ["--target", "rabbitmq", "--seed", "41", "--budget", "6m", "--cluster", "3", "--keep-going"],
     ["--target", "nats", "--seed", "7", "--runs", "5", "--mutant", "no-dedup", "--duration", "20",
      "--faults", "kill,partition", "--intensity", "0.5", "--quiesce", "15", "--shard", "2/3"],
+    ["--target", "kafka", "--seed", "3", "--runs", "2", "--cluster", "3", "--target-opt", "delivery=broker"],
 ])
 def test_the_repeat_command_gives_back_the_same_campaign(argv: list[str]) -> None:
     import argparse

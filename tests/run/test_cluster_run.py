@@ -75,3 +75,17 @@ def test_a_broker_without_durability_loses_what_a_target_that_trusts_it_was_told
                       timeout=300)
     assert correct.returncode == 0, correct.stdout + correct.stderr
     assert "verdict: VALID" in correct.stdout
+
+
+@pytest.mark.nightly
+@pytest.mark.parametrize("broker", ["rabbitmq", "nats", "kafka"])
+def test_the_default_mix_finds_a_broker_without_durability(tmp_path: Path, broker: str) -> None:
+    """No schedule written for it: a short campaign of default runs (backlog-kill in each)
+    catches the non-durable-broker mutant, and passes the correct delivery=broker."""
+    common = ("campaign", "--target", broker, "--cluster", "3", "--seed", "1", "--parallel", "1", "--quiet")
+    mutant = txchaos(*common, "--runs", "4", "--mutant", "non-durable-broker", "--out", str(tmp_path / "mutant"),
+                     timeout=1200)
+    assert mutant.returncode == 1, mutant.stdout + mutant.stderr
+    correct = txchaos(*common, "--runs", "2", "--target-opt", "delivery=broker", "--out", str(tmp_path / "correct"),
+                      timeout=900)
+    assert correct.returncode == 0, correct.stdout + correct.stderr
