@@ -18,7 +18,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "latency": ("latency",),
     "partition": ("partition", "partition-coordinator", "partition-split"),
     "process": ("kill", "pause", "restart"),
-    "broker": ("broker-kill", "broker-pause"),
+    "broker": ("broker-kill", "broker-pause", "backlog-kill"),
 }
 
 
