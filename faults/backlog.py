@@ -40,6 +40,10 @@ from harness.topology import Node, Topology
 __all__ = ["BacklogKill", "LAGS"]
 
 LAGS = ("pause", "cut")  # how the consumers stop reading
+# a cluster's node stays down this long (or until another leads): enough for a cluster to
+# replace it (a Kafka broker's session here is 4 s). A lone broker's outage is short: what
+# it kept only in memory is gone with the kill, and a long outage only idles the run.
+CLUSTER_DOWN = 5.0
 
 
 def _consumers(topology: Topology) -> list[Node]:
@@ -55,7 +59,7 @@ def _strikable(topology: Topology) -> list[Node]:
 
 @register
 class BacklogKill(Family):
-    name, kind, default, weight = "backlog-kill", BROKER, True, 2.0
+    name, kind, default, weight = "backlog-kill", BROKER, True, 1.5
     description = ("consumers stop reading (paused or cut off) so messages wait in the broker; "
                    "lead_s later the broker node holding them (a cluster's leader, cut off from its "
                    "peers from the start) is killed for down_s; consumers resume tail_s after")
@@ -70,11 +74,13 @@ class BacklogKill(Family):
             return []
         consumers = _consumers(topology)
         readers = [n.name for n in consumers if n.role != "coordinator"] or [n.name for n in consumers]
-        return ([Aim(tuple(readers))] if len(readers) > 1 else []) + [Aim((r,)) for r in readers]
+        pinned = (("down_s", CLUSTER_DOWN),) if len(clustered(topology)) > 1 else ()
+        return [Aim(group, pinned) for group in ([tuple(readers)] if len(readers) > 1 else [])
+                + [(r,) for r in readers]]
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
         return {"lag": rng.choice(LAGS), "lead_s": round(rng.uniform(0.5, 2.0), 2),
-                "down_s": round(rng.uniform(1.0, 4.0), 2), "tail_s": round(rng.uniform(0.5, 1.5), 2)}
+                "down_s": round(rng.uniform(0.3, 1.5), 2), "tail_s": round(rng.uniform(0.5, 1.5), 2)}
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
         return round(float(params["lead_s"]) + float(params["down_s"]) + float(params["tail_s"]), 3)

@@ -250,7 +250,7 @@ def test_delays_stall_past_the_timeouts_only_where_a_node_declares_them(tmp_path
     # role_weight 8 against 1 per participant: even when the coordinator is busy with
     # other faults, close to half the stalls reach it (a fifth with the default role weight)
     on_coordinator = sum(e.targets == ("coordinator",) for e in delays)
-    assert on_coordinator * 5 >= len(delays) * 2  # 17 of 28 here
+    assert on_coordinator * 5 >= len(delays) * 2  # 17 of 32 here
     # each event spreads its stalls over all of a node's steps (in the order a payment
     # passes them), and most runs stall the coordinator
     for e in delays:
