@@ -83,8 +83,8 @@ def test_the_default_mix_finds_a_broker_without_durability(tmp_path: Path, broke
     """No schedule written for it: a short campaign of default runs (backlog-kill in each)
     catches the non-durable-broker mutant, and passes the correct delivery=broker."""
     common = ("campaign", "--target", broker, "--cluster", "3", "--seed", "1", "--parallel", "1", "--quiet")
-    mutant = txchaos(*common, "--runs", "4", "--mutant", "non-durable-broker", "--out", str(tmp_path / "mutant"),
-                     timeout=1200)
+    mutant = txchaos(*common, "--runs", "6", "--mutant", "non-durable-broker", "--out", str(tmp_path / "mutant"),
+                     timeout=1800)
     assert mutant.returncode == 1, mutant.stdout + mutant.stderr
     correct = txchaos(*common, "--runs", "2", "--target-opt", "delivery=broker", "--out", str(tmp_path / "correct"),
                       timeout=900)
