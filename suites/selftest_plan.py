@@ -99,12 +99,13 @@ PLAN: dict[str, Exposure] = {e.mutant: e for e in [
              ("client-agreement",)),
     # payments wait in doubt while the coordinator is paused (3 s, under the 6 s in-doubt
     # timeout); meanwhile the wall clock of a participant in every payment, then of a
-    # shard, steps 5 min forward: what each holds prepared now looks minutes old
+    # shard, steps 5 min forward: what each holds prepared now looks minutes old. Three
+    # times: a pause that catches no payment prepared at that participant exposes nothing
     Exposure("wall-clock-heuristic", Schedule(seed=None, events=[
         FaultEvent(at=at, duration=3.0, fault=fault, targets=(node,), params=params)
-        for start, shard in ((2.0, "ledger"), (8.0, "accounts-a"))
+        for start, shard in ((2.0, "ledger"), (8.0, "accounts-a"), (14.0, "notifications"))
         for at, fault, node, params in ((start, "pause", "coordinator", {}),
-                                        (start + 1.0, "clock-jump", shard, {"seconds": 300}))]), 14.0,
+                                        (start + 1.0, "clock-jump", shard, {"seconds": 300}))]), 20.0,
              ("atomicity", "client-agreement")),
     # a power cut drops what the store never fsynced: a decision already told to the client
     # and one participant, or the prepared records and effects (a kill -9 or a failpoint
