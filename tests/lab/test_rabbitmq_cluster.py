@@ -168,17 +168,25 @@ def test_a_node_cut_off_from_its_peers_stops_serving_and_no_confirmed_message_is
 def test_the_leader_is_the_node_holding_a_backlog(cluster):
     """A quorum queue with more messages waiting than any other: leader-kill and backlog-kill
     strike its leader, whatever leads the other queues."""
+    svc = cluster._services["rabbitmq"]
+
+    def rows() -> list[dict]:
+        return svc.ctl(svc.nodes[0], "list_queues", "name", "leader", "messages")
+
+    most = max((int(r["messages"] or 0) for r in rows()), default=0)  # earlier tests' queues
     link = cluster.links("rabbitmq", "test-backlog")[2]
     conn = pika.BlockingConnection(pika.URLParameters(link.url))
     try:
         ch = conn.channel()
         ch.queue_declare("backlog", durable=True, arguments={"x-queue-type": "quorum"})
         ch.confirm_delivery()
-        for i in range(200):
+        for i in range(most + 100):
             ch.basic_publish("", "backlog", str(i).encode())
     finally:
         conn.close()
-    svc = cluster._services["rabbitmq"]
-    rows = svc.ctl(svc.nodes[0], "list_queues", "name", "leader", "messages")
-    holder = next(str(r["leader"]) for r in rows if r["name"] == "backlog")
-    assert cluster.leader("rabbitmq") == next(n.name for n in svc.nodes if n.node == holder), rows
+    # queue lengths are statistics, refreshed every 0.5 s: wait until they show the backlog
+    wait(lambda: any(r["name"] == "backlog" and r["messages"] == most + 100 for r in rows()),
+         what="the backlog's length in the queue statistics")
+    seen = rows()
+    holder = next(str(r["leader"]) for r in seen if r["name"] == "backlog")
+    assert cluster.leader("rabbitmq") == next(n.name for n in svc.nodes if n.node == holder), seen
