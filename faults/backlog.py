@@ -26,12 +26,12 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from faults import process
 from faults.cluster import clustered, leader_now
-from faults.family import BROKER, Aim, Family, Planned, Reach, number, register
+from faults.family import BROKER, Aim, Family, Planned, Reach, each_target, number, register
 from faults.injection import Injection
 from faults.partition import cut
 from harness.errors import BadInput
@@ -103,8 +103,8 @@ class BacklogKill(Family):
 
     def plan(self, reach: Reach, targets: tuple[str, ...], params: dict[str, Any]) -> Planned:
         consumers = {n.name: n for n in _consumers(reach.topology)}
-        if not targets or any(t not in consumers for t in targets):
-            bad = [t for t in targets if t not in consumers]
+        bad = [t for t in targets if t not in consumers]
+        if not targets or bad:
             raise BadInput(f"{self.name}: unknown consumer(s) {', '.join(bad) or '(none given)'}; "
                            f"nodes that read from a broker: {', '.join(consumers) or 'none'}")
         if not _strikable(reach.topology):
@@ -139,21 +139,20 @@ class _Backlog:
         self.reach, self.plan, self.fault = reach, plan, fault
         self.lock = threading.Lock()
         self.healed = False
-        self.lagged: list[Injection] = []
+        self.lagged: Injection | None = None
         self.isolated: Injection | None = None
+        self.on_cluster = len(clustered(reach.topology)) > 1
         self.struck: list[Node] = []
 
     def begin(self) -> list[Node]:
         """Stop the consumers; on a cluster, find the leader and cut it off from its peers."""
         with self.lock:
             if self.plan.params["lag"] == "pause":
-                for t in self.plan.targets:
-                    self.lagged.append(process.pause(self.reach.node(t)))
+                self.lagged = each_target(self.fault, self.plan.targets,
+                                          lambda t: process.pause(self.reach.node(t)))
             else:
-                self.lagged.append(cut(self.reach.toxiproxy, self.fault, self.plan.targets,
-                                       self.plan.proxies))
-            nodes = clustered(self.reach.topology)
-            if len(nodes) > 1:
+                self.lagged = cut(self.reach.toxiproxy, self.fault, self.plan.targets, self.plan.proxies)
+            if self.on_cluster:
                 leader = leader_now(self.reach, self.fault)
                 peers = [link.proxy for link in self.reach.topology.links_of(leader.name)]
                 self.isolated = cut(self.reach.toxiproxy, self.fault, (leader.name,), peers) if peers else None
@@ -167,7 +166,7 @@ class _Backlog:
         await asyncio.sleep(float(p["lead_s"]))
         await asyncio.to_thread(self._step, self._kill)
         await asyncio.sleep(float(p["down_s"]))
-        while self.isolated is not None and not self.healed and await asyncio.to_thread(self._still_leads):
+        while self.on_cluster and not self.healed and await asyncio.to_thread(self._still_leads):
             await asyncio.sleep(0.5)  # a cluster has not replaced it yet (a Kafka broker's session)
         await asyncio.to_thread(self._step, self._revive)
 
@@ -179,7 +178,7 @@ class _Backlog:
         except Exception:
             return False
 
-    def _step(self, act: Any) -> None:
+    def _step(self, act: Callable[[], None]) -> None:
         with self.lock:
             if not self.healed:
                 act()
@@ -201,5 +200,5 @@ class _Backlog:
             try:
                 self._revive()
             finally:
-                for lag in self.lagged:
-                    lag.heal()
+                if self.lagged is not None:
+                    self.lagged.heal()
