@@ -7,23 +7,28 @@ memory, on one replica, or acknowledged by a leader alone. Faults on a consumer 
 broker never overlap in a generated schedule (a lone broker's fault holds everything), so
 this family makes the two one event:
 
-1. the consumers stop reading: paused (SIGSTOP) or cut off from every service;
-   what is sent to them waits in the broker (decisions of payments they already voted on);
-2. on a clustered broker, the node that leads now is cut off from its peers at once, so
-   what it acknowledges from here on is on it alone (a Kafka leader with acks=1);
-3. `lead_s` later that node (a lone broker: every broker node) is killed with SIGKILL,
-   and started again `down_s` later, reconnected first; a cluster's node only once the
-   cluster names another leader (or at the heal): back before it is replaced, a Kafka
-   leader keeps what it acknowledged alone and loses nothing;
+1. the coordinator stops reading for `hold_s` (paused, or cut off): the participants vote
+   on every payment in flight, and the votes wait for it;
+2. the consumers stop reading the same way; on a clustered broker, the node that leads now
+   is cut off from its peers, so what it acknowledges from here on is on it alone (a Kafka
+   leader with acks=1); then the coordinator reads its votes and sends every decision at
+   once, to consumers that do not read: the decisions wait in the broker;
+3. `lead_s` later the node holding them (asked again; a lone broker: every broker node) is
+   killed with SIGKILL, and started again `down_s` later, reconnected first; a cluster's
+   node only once the cluster names another leader (or at the heal): back before it is
+   replaced, a Kafka leader keeps what it acknowledged alone and loses nothing;
 4. the consumers resume `tail_s` later, when the event heals.
 
-A broker that keeps what it acknowledged delivers all of it; one that does not leaves
-payments prepared for ever, or applied by some participants only.
+Without step 1 only the few payments whose last vote was on its way when the consumers
+stopped have a decision waiting. A broker that keeps what it acknowledged delivers all of
+it; one that does not leaves payments prepared for ever, or applied by some participants
+only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -39,6 +44,8 @@ from harness.topology import Node, Topology
 
 __all__ = ["BacklogKill", "LAGS"]
 
+log = logging.getLogger(__name__)
+
 LAGS = ("pause", "cut")  # how the consumers stop reading
 # a cluster's node stays down this long (or until another leads): enough for a cluster to
 # replace it (a Kafka broker's session here is 4 s). A lone broker's outage is short: what
@@ -52,6 +59,11 @@ def _consumers(topology: Topology) -> list[Node]:
             and any(link.service != "http" for link in topology.links_of(n.name))]
 
 
+def _holds(topology: Topology, targets: Sequence[str]) -> list[str]:
+    """The coordinator, unless it is one of the consumers: its votes wait while it holds."""
+    return [n.name for n in _consumers(topology) if n.role == "coordinator" and n.name not in targets]
+
+
 def _strikable(topology: Topology) -> list[Node]:
     """What the fault kills: the lone broker's nodes with a process (on a cluster, its leader)."""
     return [n for n in topology.by_role("broker") if n.process is not None]
@@ -60,11 +72,12 @@ def _strikable(topology: Topology) -> list[Node]:
 @register
 class BacklogKill(Family):
     name, kind, default, weight = "backlog-kill", BROKER, True, 1.5
-    description = ("consumers stop reading (paused or cut off) so messages wait in the broker; "
-                   "lead_s later the broker node holding them (a cluster's leader, cut off from its "
-                   "peers from the start) is killed for down_s; consumers resume tail_s after")
-    defaults = {"lag": "cut", "lead_s": 1.0, "down_s": 1.5, "tail_s": 1.0}
-    scales = ("short",)  # the window is lead_s + down_s + tail_s (window())
+    description = ("the coordinator stops reading for hold_s, then the consumers (paused or cut "
+                   "off), so its decisions wait in the broker; lead_s later the broker node holding "
+                   "them (a cluster's leader, cut off from its peers from the start) is killed for "
+                   "down_s; consumers resume tail_s after")
+    defaults = {"lag": "cut", "hold_s": 0.5, "lead_s": 1.0, "down_s": 1.5, "tail_s": 1.0}
+    scales = ("short",)  # the window is hold_s + lead_s + down_s + tail_s (window())
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         """Every consumer but the coordinator together (whichever node dies holds some of
@@ -79,11 +92,12 @@ class BacklogKill(Family):
                 + [(r,) for r in readers]]
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
-        return {"lag": rng.choice(LAGS), "lead_s": round(rng.uniform(0.5, 2.0), 2),
+        return {"lag": rng.choice(LAGS), "hold_s": round(rng.uniform(0.2, 0.8), 2),
+                "lead_s": round(rng.uniform(0.5, 2.0), 2),
                 "down_s": round(rng.uniform(0.3, 1.5), 2), "tail_s": round(rng.uniform(0.5, 1.5), 2)}
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
-        return round(float(params["lead_s"]) + float(params["down_s"]) + float(params["tail_s"]), 3)
+        return round(sum(float(params[k]) for k in ("hold_s", "lead_s", "down_s", "tail_s")), 3)
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "lag":
@@ -110,18 +124,19 @@ class BacklogKill(Family):
         if not _strikable(reach.topology):
             raise BadInput(f"{self.name}: no broker node with a local process to kill in this topology")
         if params["lag"] == "pause":
-            for t in targets:
+            for t in (*targets, *_holds(reach.topology, targets)):
                 process.process_of(consumers[t])
         proxies = [link.proxy for t in targets for link in reach.topology.links_of(t)]
         how = "paused" if params["lag"] == "pause" else "cut off"
         return Planned(targets, params, proxies,
-                       f"{', '.join(targets)} {how}; the broker node holding their backlog killed")
+                       f"coordinator held, {', '.join(targets)} {how}; the broker node holding "
+                       f"their backlog killed")
 
     async def inject(self, reach: Reach, plan: Planned) -> Injection:
         backlog = _Backlog(reach, plan, self.name)
         fut = asyncio.ensure_future(asyncio.to_thread(backlog.begin))
         try:
-            struck = await asyncio.shield(fut)
+            await asyncio.shield(fut)
         except asyncio.CancelledError:
             reach.keep(Injection(self.name, plan.targets, backlog.undo))
             raise
@@ -129,7 +144,16 @@ class BacklogKill(Family):
             backlog.undo()
             raise
         reach.spawn(backlog.strike())
-        return Injection(self.name, tuple(plan.targets) + tuple(n.name for n in struck), backlog.undo)
+        named = tuple(plan.targets) + tuple(backlog.holds) + tuple(n.name for n in backlog.struck)
+        return Injection(self.name, named, backlog.undo)
+
+
+def _stop_reading(reach: Reach, fault: str, lag: str, names: Sequence[str]) -> Injection:
+    """Pause the named nodes, or cut every link they have (all or nothing)."""
+    if lag == "pause":
+        return each_target(fault, tuple(names), lambda t: process.pause(reach.node(t)))
+    proxies = [link.proxy for t in names for link in reach.topology.links_of(t)]
+    return cut(reach.toxiproxy, fault, tuple(names), proxies)
 
 
 class _Backlog:
@@ -139,30 +163,38 @@ class _Backlog:
         self.reach, self.plan, self.fault = reach, plan, fault
         self.lock = threading.Lock()
         self.healed = False
+        self.held: Injection | None = None
         self.lagged: Injection | None = None
         self.isolated: Injection | None = None
         self.on_cluster = len(clustered(reach.topology)) > 1
-        self.struck: list[Node] = []
+        self.holds = _holds(reach.topology, plan.targets)
+        self.struck: list[Node] = [] if self.on_cluster else _strikable(reach.topology)
 
-    def begin(self) -> list[Node]:
-        """Stop the consumers; on a cluster, find the leader and cut it off from its peers."""
+    def begin(self) -> None:
+        """Stop the coordinator reading; with no coordinator to hold, the consumers at once."""
         with self.lock:
-            if self.plan.params["lag"] == "pause":
-                self.lagged = each_target(self.fault, self.plan.targets,
-                                          lambda t: process.pause(self.reach.node(t)))
+            if self.holds:
+                self.held = _stop_reading(self.reach, self.fault, self.plan.params["lag"], self.holds)
             else:
-                self.lagged = cut(self.reach.toxiproxy, self.fault, self.plan.targets, self.plan.proxies)
-            if self.on_cluster:
-                leader = leader_now(self.reach, self.fault)
-                peers = [link.proxy for link in self.reach.topology.links_of(leader.name)]
-                self.isolated = cut(self.reach.toxiproxy, self.fault, (leader.name,), peers) if peers else None
-                self.struck = [leader]
-            else:
-                self.struck = _strikable(self.reach.topology)
-            return self.struck
+                self._lag()
+
+    def _lag(self) -> None:
+        """Stop the consumers; on a cluster, cut the node that leads now off from its peers;
+        then let the coordinator read again."""
+        self.lagged = _stop_reading(self.reach, self.fault, self.plan.params["lag"], self.plan.targets)
+        if self.on_cluster:
+            leader = leader_now(self.reach, self.fault)
+            peers = [link.proxy for link in self.reach.topology.links_of(leader.name)]
+            self.isolated = cut(self.reach.toxiproxy, self.fault, (leader.name,), peers) if peers else None
+            self.struck = [leader]
+        if self.held is not None:
+            self.held.heal()
 
     async def strike(self) -> None:
         p = self.plan.params
+        if self.holds:
+            await asyncio.sleep(float(p["hold_s"]))
+            await asyncio.to_thread(self._step, self._lag)
         await asyncio.sleep(float(p["lead_s"]))
         await asyncio.to_thread(self._step, self._kill)
         await asyncio.sleep(float(p["down_s"]))
@@ -184,6 +216,19 @@ class _Backlog:
                 act()
 
     def _kill(self) -> None:
+        """Kill the struck node; on a cluster, the one holding the backlog now if another
+        (the decisions were sent since it was cut off): it is reconnected first."""
+        if self.on_cluster:
+            try:
+                holder = leader_now(self.reach, self.fault)
+            except Exception:  # no answer: the node cut off is still the best guess
+                holder = self.struck[0]
+            if holder.name != self.struck[0].name:
+                log.info("%s: %s holds the backlog now, not %s; killing it", self.fault,
+                         holder.name, self.struck[0].name)
+                if self.isolated is not None:
+                    self.isolated.heal()
+                self.isolated, self.struck = None, [holder]
         for node in self.struck:
             process.kill(node)
 
@@ -194,11 +239,16 @@ class _Backlog:
             process.ensure_running(node)
 
     def undo(self) -> None:
-        """The broker back first (reconnected, running), then the consumers."""
+        """The broker back first (reconnected, running), then the consumers, then the
+        coordinator if it still holds."""
         with self.lock:
             self.healed = True
             try:
                 self._revive()
             finally:
-                if self.lagged is not None:
-                    self.lagged.heal()
+                try:
+                    if self.lagged is not None:
+                        self.lagged.heal()
+                finally:
+                    if self.held is not None:
+                        self.held.heal()

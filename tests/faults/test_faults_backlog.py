@@ -1,5 +1,6 @@
-"""backlog-kill against real processes and a real Toxiproxy: consumers stop reading, the broker
-node dies and comes back, the consumers resume; a cluster's leader is cut off first."""
+"""backlog-kill against real processes and a real Toxiproxy: the coordinator holds, consumers
+stop reading, the coordinator reads again, the broker node dies and comes back, the consumers
+resume; a cluster's leader is cut off when the consumers stop."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from faults.toxiproxy import ToxiproxyServer
 from harness.errors import BadInput
 from harness.topology import LEADER_META, Link, Topology
 
-PARAMS = {"lead_s": 0.6, "down_s": 0.8, "tail_s": 0.8}
+PARAMS = {"hold_s": 0.4, "lead_s": 0.6, "down_s": 0.8, "tail_s": 0.8}  # steps at 0.4, 1.0, 1.8, 2.6
 REPLACES = {"dead": True}  # whether the fake cluster below names another leader when bus-2 dies
+HOLDER = {"after": None}  # a node the fake cluster names once bus-2 is cut off (the backlog moved)
 
 
 def _pid(topology: Topology, name: str) -> int | None:
@@ -55,15 +57,17 @@ def test_the_consumers_pause_the_broker_dies_and_returns_then_they_resume(
     assert [a.targets for a in aims] == [("accounts-a", "accounts-b"), ("accounts-a",), ("accounts-b",)]
     nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
     broker, consumers = _pid(topology, "broker"), [_pid(topology, n) for n in ("accounts-a", "accounts-b")]
-    sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-a", "accounts-b"),
+    sched = Schedule(1, [FaultEvent(0.0, 2.6, "backlog-kill", ("accounts-a", "accounts-b"),
                                     {"lag": "pause", **PARAMS})])
-    seen = _sample(nem, sched, [0.3, 1.0, 1.8],
+    seen = _sample(nem, sched, [0.2, 0.7, 1.4, 2.2],
                    _states(topology, ["accounts-a", "accounts-b", "broker", "coordinator"]))
-    assert seen[0.3]["accounts-a"][1] == seen[0.3]["accounts-b"][1] == "stopped"
-    assert seen[0.3]["broker"] == (broker, "running") and seen[0.3]["coordinator"][1] == "running"
-    assert seen[1.0]["broker"][1] == "dead" and seen[1.0]["accounts-a"][1] == "stopped"
-    assert seen[1.8]["broker"][1] == "running" and seen[1.8]["broker"][0] != broker  # started again
-    assert seen[1.8]["accounts-b"][1] == "stopped"  # the consumers resume only at the heal
+    assert seen[0.2]["coordinator"][1] == "stopped"  # holds: the votes wait for it
+    assert seen[0.2]["accounts-a"][1] == seen[0.2]["accounts-b"][1] == "running"
+    assert seen[0.7]["accounts-a"][1] == seen[0.7]["accounts-b"][1] == "stopped"
+    assert seen[0.7]["broker"] == (broker, "running") and seen[0.7]["coordinator"][1] == "running"
+    assert seen[1.4]["broker"][1] == "dead" and seen[1.4]["accounts-a"][1] == "stopped"
+    assert seen[2.2]["broker"][1] == "running" and seen[2.2]["broker"][0] != broker  # started again
+    assert seen[2.2]["accounts-b"][1] == "stopped"  # the consumers resume only at the heal
     assert all(becomes(pid, "running") for pid in consumers)
 
 
@@ -71,18 +75,21 @@ def test_cut_consumers_lose_their_links_until_the_heal(topology: Topology, toxip
                                                        server: ToxiproxyServer) -> None:
     nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
     cut, kept = listen_addr(server, "accounts-a-echo"), listen_addr(server, "coordinator-echo")
-    sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-a",), {"lag": "cut", **PARAMS})])
+    sched = Schedule(1, [FaultEvent(0.0, 2.6, "backlog-kill", ("accounts-a",), {"lag": "cut", **PARAMS})])
+
+    def reached(addr: tuple[str, int]) -> str:
+        try:
+            round_trip(addr, timeout=0.3)
+            return "reachable"
+        except OSError:
+            return "cut"
 
     def look() -> dict[str, Any]:
-        try:
-            round_trip(cut, timeout=0.5)
-            reached = "reachable"
-        except OSError:
-            reached = "cut"
-        return {"kept": round_trip(kept), "cut": reached}
+        return {"coordinator": reached(kept), "consumer": reached(cut)}
 
-    links = _sample(nem, sched, [0.3], look)[0.3]
-    assert links == {"kept": pytest.approx(0, abs=0.2), "cut": "cut"}
+    links = _sample(nem, sched, [0.1, 0.8], look)
+    assert links[0.1] == {"coordinator": "cut", "consumer": "reachable"}  # the coordinator holds
+    assert links[0.8] == {"coordinator": "reachable", "consumer": "cut"}
     assert round_trip(cut) < 0.2
     assert kernel_state(_pid(topology, "broker")) == "running"
 
@@ -93,6 +100,8 @@ def cluster(topology: Topology, server: ToxiproxyServer, echo_port: int, tmp_pat
     buses = [sleeper(f"bus-{i}", tmp_path, "broker") for i in (1, 2, 3)]
 
     def leader() -> str:  # bus-2 leads while it runs (or while the cluster has not noticed)
+        if HOLDER["after"] and not server.state()["bus-1~bus-2"]["enabled"]:
+            return HOLDER["after"]
         alive = buses[1].process is not None and buses[1].process.alive
         return "bus-2" if alive or not REPLACES["dead"] else "bus-1"
 
@@ -125,7 +134,7 @@ def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Top
     assert fam.touches(cluster, ("accounts-a",)) == {"accounts-a", "coordinator", "bus-1", "bus-2", "bus-3"}
     nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=(rec := MemoryRecorder()))
     leader, other = _pid(cluster, "bus-2"), _pid(cluster, "bus-1")
-    sched = Schedule(1, [FaultEvent(0.0, 2.2, "backlog-kill", ("accounts-b",), {"lag": "pause", **PARAMS})])
+    sched = Schedule(1, [FaultEvent(0.0, 2.6, "backlog-kill", ("accounts-b",), {"lag": "pause", **PARAMS})])
     peers = ("bus-1~bus-2", "bus-2~bus-3", "bus-1~bus-3")
 
     def look() -> dict[str, Any]:
@@ -133,16 +142,36 @@ def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Top
         return {**{p: bool(state[p]["enabled"]) for p in peers},
                 **_states(cluster, ["bus-1", "bus-2"])()}
 
-    seen = _sample(nem, sched, [0.3, 1.0, 1.8], look)
-    assert [seen[0.3][p] for p in peers] == [False, False, True]  # the leader alone cut off
-    assert seen[0.3]["bus-2"] == (leader, "running")
-    assert seen[1.0]["bus-2"][1] == "dead" and seen[1.0]["bus-1"] == (other, "running")
+    seen = _sample(nem, sched, [0.2, 0.7, 1.4, 2.2], look)
+    assert all(seen[0.2][p] for p in peers)  # the coordinator holds; no node cut off yet
+    assert [seen[0.7][p] for p in peers] == [False, False, True]  # the leader alone cut off
+    assert seen[0.7]["bus-2"] == (leader, "running")
+    assert seen[1.4]["bus-2"][1] == "dead" and seen[1.4]["bus-1"] == (other, "running")
     if replaced:
-        assert all(seen[1.8][p] for p in peers) and seen[1.8]["bus-2"][1] == "running"
+        assert all(seen[2.2][p] for p in peers) and seen[2.2]["bus-2"][1] == "running"
     else:
-        assert seen[1.8]["bus-2"][1] == "dead" and not seen[1.8]["bus-1~bus-2"]
+        assert seen[2.2]["bus-2"][1] == "dead" and not seen[2.2]["bus-1~bus-2"]
     assert all(server.state()[p]["enabled"] for p in peers) and kernel_state(_pid(cluster, "bus-2")) == "running"
-    assert rec.events[0]["value"]["description"].endswith(": accounts-b, bus-2")
+    assert rec.events[0]["value"]["description"].endswith(": accounts-b, coordinator")
+
+
+def test_the_node_holding_the_backlog_at_the_kill_is_the_one_killed(
+        cluster: Topology, toxiproxy_url: str, server: ToxiproxyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decisions go out after the leader is cut off: if the cluster then names another
+    node, that one dies, and the first is reconnected, so only one node is ever out."""
+    monkeypatch.setitem(HOLDER, "after", "bus-3")
+    nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
+    pids = {n: _pid(cluster, n) for n in ("bus-1", "bus-2", "bus-3")}
+    sched = Schedule(1, [FaultEvent(0.0, 2.6, "backlog-kill", ("accounts-a",), {"lag": "pause", **PARAMS})])
+
+    def look() -> dict[str, Any]:
+        return {"cut": not server.state()["bus-1~bus-2"]["enabled"], **_states(cluster, list(pids))()}
+
+    seen = _sample(nem, sched, [0.7, 1.4], look)
+    assert seen[0.7]["cut"] and seen[0.7]["bus-3"] == (pids["bus-3"], "running")
+    assert not seen[1.4]["cut"] and seen[1.4]["bus-3"][1] == "dead"
+    assert seen[1.4]["bus-2"] == (pids["bus-2"], "running") and seen[1.4]["bus-1"] == (pids["bus-1"], "running")
+    assert kernel_state(_pid(cluster, "bus-3")) == "running"
 
 
 def test_bad_targets_and_parameters_name_the_valid_choices(topology: Topology, toxiproxy_url: str) -> None:

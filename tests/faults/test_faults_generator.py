@@ -61,12 +61,12 @@ def test_a_few_seeds_cover_every_family_on_every_target(tmp_path: Path) -> None:
               for name in DEFAULT_FAULTS for aim in family(name).candidates(topo, offered)}
     seen: set[tuple[str, tuple[str, ...], str]] = set()
     seeds = 0
-    while wanted - seen and seeds < 60:
+    while wanted - seen and seeds < 64:
         seen |= {_aim(e) for e in _default(seeds, topo, duration=45).events}  # a default run
         seeds += 1
     print(f"{len(wanted)} aims covered by seeds 0..{seeds - 1}")
     assert not wanted - seen, sorted(wanted - seen)
-    assert seeds <= 60  # 53 here: most pairs come in the first 15 seeds, the rarest aims last
+    assert seeds <= 64  # 61 here: most pairs come in the first 15 seeds, the rarest aims last
 
 
 def test_consecutive_seeds_continue_where_the_previous_stopped(tmp_path: Path) -> None:
@@ -174,15 +174,16 @@ def test_a_lone_brokers_faults_overlap_nothing_and_a_clusters_overlap_the_target
             assert not [f for f in _overlapping(s, e) if set(f.targets) & held or f.fault in on_broker], e
     cluster, seen, beside = _cluster_topology(tmp_path), Counter(), 0
     brokers = {"bus-1", "bus-2", "bus-3"}
-    for seed in range(10):
+    for seed in range(40):
         s = _default(seed, cluster, duration=45)
         for e in (e for e in s.events if e.fault in on_broker):
             seen[e.fault] += 1
             others = _overlapping(s, e)
             assert not [f for f in others if f.fault in on_broker], (e, others)
             beside += sum(1 for f in others if not set(f.targets) & brokers)
-    assert beside >= 10
-    assert all(seen[f] >= 3 for f in on_broker), seen  # each strikes in most campaigns of a few runs
+    assert beside >= 100, beside  # 172 here
+    # each strikes in most campaigns of a few runs (rolling-restart, the rarest: 6 of 40 here)
+    assert all(seen[f] >= 5 for f in on_broker), seen
 
 
 def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
