@@ -5,6 +5,7 @@ In this project the short spellings (--target, --seed, --chaos-duration, --fault
 """
 
 from harness.pytest_plugin import add_short_options
+from suites.spread import pytest_collection_modifyitems  # noqa: F401  (a hook)
 
 
 def pytest_addoption(parser):

@@ -21,58 +21,14 @@ from adapters.registry import load_adapter
 from harness.errors import TxchaosError
 from harness.pytest_plugin import DEFAULT_SEED, option, run_seed, target_options
 from harness.run import RunConfig, RunResult, run_chaos
+from suites.spread import selected_targets
 
 DEFAULT_DURATION = 15.0
-# `--target all`: the reference payment system on every broker. Other built-in targets
-# (kafka-eos-py, kafka-eos-java) are named explicitly; tests/kafka_eos covers them.
-ALL = ("rabbitmq", "kafka", "nats")
-
-
-def selected_targets(config: pytest.Config) -> list[str]:
-    raw = option(config, "target") or [os.environ.get("TXCHAOS_TARGETS", "all")]
-    names: list[str] = []
-    for item in raw:
-        for name in item.split(","):
-            name = name.strip()
-            if name == "all":
-                names.extend(n for n in ALL if n not in names)
-            elif name and name not in names:
-                names.append(name)
-    return names
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
         metafunc.parametrize("target", selected_targets(metafunc.config))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With several targets, a test marked `spread` runs each of its cases (its parameters
-    other than the target, e.g. the self-test's mutant; `spread("family")`: that parameter
-    only) on one target in turn, so every case and every target is proven in a default
-    run; the other (case, target) pairs are nightly."""
-    targets = selected_targets(config)
-    if len(targets) < 2:
-        return
-    spread = [i for i in items if i.get_closest_marker("spread") is not None and "target" in _params(i)]
-    cases: dict[str, list[str]] = {}
-    for item in spread:
-        cases.setdefault(item.originalname, []).append(_case(item))  # type: ignore[attr-defined]
-    for item in spread:
-        own = sorted(set(cases[item.originalname]))  # type: ignore[attr-defined]
-        if targets[own.index(_case(item)) % len(targets)] != _params(item)["target"]:
-            item.add_marker(pytest.mark.nightly)
-
-
-def _params(item: pytest.Item) -> dict[str, Any]:
-    return getattr(getattr(item, "callspec", None), "params", {})
-
-
-def _case(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("spread")
-    keys = set(marker.args) if marker is not None and marker.args else set(_params(item)) - {"target"}
-    return repr(sorted((k, str(v)) for k, v in _params(item).items() if k in keys))
 
 
 def _dir_name(key: tuple[Any, ...]) -> str:

@@ -35,6 +35,7 @@ def _requests(run_dir: Path) -> dict[str, dict]:
     return by_id
 
 
+@pytest.mark.spread  # one broker by default, each nightly
 @pytest.mark.parametrize("target", ["rabbitmq", "kafka", "nats"])
 def test_relative_out_from_another_directory(tmp_path: Path, target: str) -> None:
     """Services get absolute paths although the user gave a relative run directory."""

@@ -63,6 +63,7 @@ def test_every_mutant_has_an_exposure():
                                           "non-durable-broker"} == set(MUTANTS)
 
 
+@pytest.mark.spread  # each mutant on one broker in turn, by default (the self-test runs them all)
 @pytest.mark.parametrize("mutant", [m if m in QUICK else pytest.param(m, marks=pytest.mark.nightly)
                                     for m in EXPOSURES])
 def test_mutant_is_caught(start_target, mutant):
@@ -82,6 +83,7 @@ def test_mutant_is_caught(start_target, mutant):
     assert any(e.expect in p for p in found), (mutant, result, found)
 
 
+@pytest.mark.spread
 @pytest.mark.parametrize("mutant", [None, "no-funds-hold"])
 def test_concurrent_spends_of_one_balance(start_target, mutant):
     """Two payments from one account, each within its balance, together beyond it.
@@ -101,6 +103,7 @@ def test_concurrent_spends_of_one_balance(start_target, mutant):
         assert any("negative balance" in p for p in found), found
 
 
+@pytest.mark.spread
 @pytest.mark.parametrize("ms", [4000, 8000])
 def test_correct_target_waits_for_a_slow_coordinator(start_target, ms):
     """The fault of presume-abort-while-deciding and timeout-as-abort, without them:
