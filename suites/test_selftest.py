@@ -52,13 +52,25 @@ def test_mutant_is_detected(chaos_runner, adapter_class, target: str, mutant: st
 
 @pytest.mark.selftest
 @pytest.mark.txchaos_requires("failpoints")
-def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, target: str) -> None:
-    """Every fault the mutants are exposed with, in one run of the correct target:
-    a harness that flagged these would be crying wolf."""
-    schedule, duration = baseline_schedule()
+def test_correct_target_passes_the_same_faults(chaos_runner, adapter_class, target: str,
+                                               request: pytest.FixtureRequest) -> None:
+    """Every fault the mutants are exposed with on this target in this session (all of
+    them if none is), in one run of the correct target: a harness that flagged these
+    would be crying wolf."""
+    mutants = sorted(_mutants_run_on(request.session, target))
+    schedule, duration = baseline_schedule(mutants)
     with report_run(target=target, family="selftest-baseline", invariant="all") as observer:
-        result, made = chaos_runner.run(target, key=("correct", "selftest-faults"), schedule=schedule,
-                                        duration=duration, quiesce_timeout=15.0, observer=observer)
+        result, made = chaos_runner.run(target, key=("correct", "selftest-faults", *mutants),
+                                        schedule=schedule, duration=duration, quiesce_timeout=15.0,
+                                        observer=observer)
         observer.attach(result, made=made, invariant="all")
     assert result.counts["ok"] > 0, f"no payment committed during the run: {result.counts}"
     assert_all_invariants(result)
+
+
+def _mutants_run_on(session: pytest.Session, target: str) -> set[str]:
+    """The mutants test_mutant_is_detected runs on `target` in this session (with several
+    targets, `spread` shares them out)."""
+    return {item.callspec.params["mutant"] for item in session.items
+            if getattr(item, "originalname", "") == "test_mutant_is_detected"
+            and item.callspec.params.get("target") == target}  # type: ignore[attr-defined]
