@@ -81,17 +81,14 @@ class BacklogKill(Family):
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         """Every consumer but the coordinator together (whichever node dies holds some of
-        their backlog), then, on a lone broker, each alone (one is more often free of other
-        faults). On a cluster only all together: which node holds one consumer's messages
-        is not always known when it must be cut off (a Kafka group's member is not named
-        by its process). A coordinator that stops reading only delays its own decisions."""
+        their backlog), then each alone (one is more often free of other faults). A
+        coordinator that stops reading only delays its own decisions."""
         if not _strikable(topology):
             return []
         consumers = _consumers(topology)
         readers = [n.name for n in consumers if n.role != "coordinator"] or [n.name for n in consumers]
-        if len(clustered(topology)) > 1:
-            return [Aim(tuple(readers), (("down_s", CLUSTER_DOWN),))]
-        return [Aim(group) for group in ([tuple(readers)] if len(readers) > 1 else [])
+        pinned = (("down_s", CLUSTER_DOWN),) if len(clustered(topology)) > 1 else ()
+        return [Aim(group, pinned) for group in ([tuple(readers)] if len(readers) > 1 else [])
                 + [(r,) for r in readers]]
 
     def draw(self, rng: random.Random) -> dict[str, Any]:

@@ -131,7 +131,6 @@ def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Top
     """It comes back once the cluster names another leader; while none does, only at the heal."""
     monkeypatch.setitem(REPLACES, "dead", replaced)
     fam = family("backlog-kill")
-    assert [a.targets for a in fam.candidates(cluster)] == [("accounts-a", "accounts-b")]  # all together
     assert fam.touches(cluster, ("accounts-a",)) == {"accounts-a", "coordinator", "bus-1", "bus-2", "bus-3"}
     nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=(rec := MemoryRecorder()))
     leader, other = _pid(cluster, "bus-2"), _pid(cluster, "bus-1")
