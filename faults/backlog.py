@@ -74,8 +74,8 @@ class BacklogKill(Family):
     name, kind, default, weight = "backlog-kill", BROKER, True, 1.5
     description = ("the coordinator stops reading for hold_s, then the consumers (paused or cut "
                    "off), so its decisions wait in the broker; lead_s later the broker node holding "
-                   "them (a cluster's leader, cut off from its peers from the start) is killed for "
-                   "down_s; consumers resume tail_s after")
+                   "them (on a cluster, the leader is cut off from its peers as the consumers stop) "
+                   "is killed for down_s; consumers resume tail_s after")
     defaults = {"lag": "cut", "hold_s": 0.5, "lead_s": 1.0, "down_s": 1.5, "tail_s": 1.0}
     scales = ("short",)  # the window is hold_s + lead_s + down_s + tail_s (window())
 
@@ -128,9 +128,9 @@ class BacklogKill(Family):
                 process.process_of(consumers[t])
         proxies = [link.proxy for t in targets for link in reach.topology.links_of(t)]
         how = "paused" if params["lag"] == "pause" else "cut off"
+        held = f"{', '.join(_holds(reach.topology, targets))} held, " if _holds(reach.topology, targets) else ""
         return Planned(targets, params, proxies,
-                       f"coordinator held, {', '.join(targets)} {how}; the broker node holding "
-                       f"their backlog killed")
+                       f"{held}{', '.join(targets)} {how}; the broker node holding their backlog killed")
 
     async def inject(self, reach: Reach, plan: Planned) -> Injection:
         backlog = _Backlog(reach, plan, self.name)
