@@ -12,6 +12,7 @@ from suites.verdicts import assert_invariant
 
 @pytest.mark.chaos
 @pytest.mark.crashpoints
+@pytest.mark.spread  # with several targets: the first by default, the others nightly
 @pytest.mark.txchaos_requires("failpoints")
 def test_redelivered_commits_apply_once(chaos_runner, adapter_class, target: str) -> None:
     points = [(p, "after-apply-before-ack") for p in PARTICIPANTS]

@@ -38,6 +38,7 @@ def _agrees(state: dict, outcomes: dict) -> list[str]:
     return bad
 
 
+@pytest.mark.spread  # the target's own recovery: one broker by default, each nightly
 def test_cut_participant_link_then_heal_resolves_everything(start_target, broker, lab):
     adapter, topo = start_target()
     proxy = next(link.proxy for link in topo.links_of("accounts-b") if link.service == broker)
