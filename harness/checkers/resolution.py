@@ -33,12 +33,12 @@ def check_resolution(history: list[Op], state: dict[str, Any],
     for p, recs in zip(facts.participants, facts.records):
         for r in recs.rows[recs.status == PREPARED]:
             prepared.setdefault(facts.pid(r), []).append(p)
-    for pid, ps in prepared.items():
+    for pid, ps in sorted(prepared.items()):
         blocked = (in_doubt.get(pid) or {}).get("blocked_s")
         out.add("left-prepared", payment=pid, participants=ps, blocked_s=blocked,
                 detail=f"still prepared at {', '.join(ps)} after heal and quiesce")
     longest = 0.0
-    for pid, rec in in_doubt.items():
+    for pid, rec in sorted(in_doubt.items()):  # the examples kept must not hang on how it was read
         b = float(rec["blocked_s"])
         longest = max(longest, b)
         ex = {"payment": pid, "participants": rec.get("participants", []), "blocked_s": b}

@@ -174,6 +174,22 @@ def test_resolution_left_prepared_and_late() -> None:
     assert v.evidence["blocked"].severity == "info"
 
 
+def test_resolution_examples_do_not_depend_on_the_order_the_state_was_read_in() -> None:
+    """A run's verdict and an offline re-check of its directory read the in-doubt payments
+    in different orders; with more than the examples kept, both must keep the same ones."""
+    run = correct_run()
+    for i in range(6, 10):
+        run.transfer(f"pay-{i:06d}", "acct-01", "acct-02", 1)
+    for i in (1, 2, 3, 4, 6, 7, 8, 9):  # more than MAX_EXAMPLES, all blocked as long
+        run.blocked(f"pay-{i:06d}", 0.5)
+    s = run.state()
+    backwards = {**s, "resolution": {**s["resolution"],
+                                     "in_doubt": dict(reversed(list(s["resolution"]["in_doubt"].items())))}}
+    assert list(backwards["resolution"]["in_doubt"]) != list(s["resolution"]["in_doubt"])
+    a, b = check_resolution(run.history, s), check_resolution(run.history, backwards)
+    assert a.to_json() == b.to_json() and a.evidence["blocked"].count == 8
+
+
 def test_report_combines_false_over_unknown() -> None:
     run = correct_run()
     s = run.state()
