@@ -123,12 +123,13 @@ class BacklogKill(Family):
                            f"nodes that read from a broker: {', '.join(consumers) or 'none'}")
         if not _strikable(reach.topology):
             raise BadInput(f"{self.name}: no broker node with a local process to kill in this topology")
+        holds = _holds(reach.topology, targets)
         if params["lag"] == "pause":
-            for t in (*targets, *_holds(reach.topology, targets)):
+            for t in (*targets, *holds):
                 process.process_of(consumers[t])
         proxies = [link.proxy for t in targets for link in reach.topology.links_of(t)]
         how = "paused" if params["lag"] == "pause" else "cut off"
-        held = f"{', '.join(_holds(reach.topology, targets))} held, " if _holds(reach.topology, targets) else ""
+        held = f"{', '.join(holds)} held, " if holds else ""
         return Planned(targets, params, proxies,
                        f"{held}{', '.join(targets)} {how}; the broker node holding their backlog killed")
 
