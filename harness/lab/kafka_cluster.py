@@ -20,11 +20,12 @@ Settings are Kafka's documented no-loss ones: replication factor 3 everywhere,
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from harness.errors import InfraError
 from harness.lab import probes
-from harness.lab.cluster import BrokerCluster
+from harness.lab.cluster import BrokerCluster, busiest
 from harness.lab.kafka import CLIENT_SLOTS, KafkaService, new_cluster_id
 from harness.lab.ports import free_port
 from harness.lab.types import Endpoint
@@ -134,12 +135,28 @@ class KafkaCluster(BrokerCluster):
                 raise ConnectionError(f"{n.name} knows {len(brokers)} of {self.size} brokers")
 
     def leader(self) -> str | None:
-        """The node leading most partitions of the users' topics."""
-        for n in self.nodes:
+        """The leader of the partitions with most messages waiting for their consumer groups
+        (up to the high watermark, past each group's committed offset: where a backlog is),
+        else of most partitions of the users' topics. Each node answers for the groups it
+        coordinates and the partitions it leads; a node that does not answer is left out."""
+        ports = {n.index: n.port for n in self.nodes}  # type: ignore[attr-defined]
+        leaders: dict[tuple[str, int], int] = {}
+        committed: dict[tuple[str, int], list[int]] = {}
+        for port in ports.values():
             try:
-                led = probes.kafka_leaders("127.0.0.1", n.port, timeout=1.0)
-            except Exception:  # killed, paused or cut: ask the next one
+                leaders = leaders or probes.kafka_partition_leaders("127.0.0.1", port, timeout=1.0)
+                for group in probes.kafka_groups("127.0.0.1", port, timeout=1.0):
+                    for part, offset in probes.kafka_committed("127.0.0.1", port, group, timeout=1.0).items():
+                        committed.setdefault(part, []).append(offset)
+            except (OSError, ConnectionError, struct.error):  # killed, paused or cut: the next one
                 continue
-            if led:
-                return f"kafka-{max(led, key=lambda k: led[k])}"
-        return None
+        ends: dict[tuple[str, int], int] = {}
+        for node, port in ports.items():
+            mine = [part for part, leader in leaders.items() if leader == node and part in committed]
+            try:
+                ends.update(probes.kafka_ends("127.0.0.1", port, mine, timeout=1.0) if mine else {})
+            except (OSError, ConnectionError, struct.error):
+                continue
+        paths = [(f"kafka-{leader}", sum(max(0, ends[part] - c) for c in committed.get(part, []))
+                  if part in ends else 0) for part, leader in sorted(leaders.items())]
+        return busiest(paths)

@@ -14,7 +14,8 @@ import struct
 import pika
 import requests
 
-__all__ = ["amqp_version", "kafka_brokers", "kafka_leaders", "kafka_partition", "nats_version", "nats_monitor", "toxiproxy_version"]
+__all__ = ["amqp_version", "kafka_brokers", "kafka_committed", "kafka_ends", "kafka_groups", "kafka_partition",
+           "kafka_partition_leaders", "nats_version", "nats_monitor", "toxiproxy_version"]
 
 
 def amqp_server_properties(host: str, port: int, timeout: float = 2.0) -> dict[str, str]:
@@ -165,18 +166,23 @@ def nats_monitor(host: str, port: int, page: str, timeout: float = 2.0) -> dict:
     return r.json()
 
 
-def kafka_leaders(host: str, port: int, timeout: float = 2.0) -> dict[int, int]:
-    """Metadata (v0) of every topic: node id -> partitions it leads, over the topics whose
-    name does not start with "__" (Kafka's own and the lab's readiness topic)."""
+def _kafka_ask(host: str, port: int, api: int, version: int, body: bytes, timeout: float) -> bytes:
+    """One request on a fresh connection; the response body."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
-        resp = _kafka_call(sock, 3, 0, 1, struct.pack(">i", 0))  # no topic named: all of them
+        return _kafka_call(sock, api, version, 1, body)
+
+
+def kafka_partition_leaders(host: str, port: int, timeout: float = 2.0) -> dict[tuple[str, int], int]:
+    """Metadata (v0) of every topic: (topic, partition) -> its leader's node id, over the
+    topics whose name does not start with "__" (Kafka's own and the lab's readiness topic)."""
+    resp = _kafka_ask(host, port, 3, 0, struct.pack(">i", 0), timeout)  # no topic named: all
     (count,) = struct.unpack(">i", resp[:4])
     off = 4
     for _ in range(count):
         _host, off = _string(resp, off + 4)
         off += 4
-    led: dict[int, int] = {}
+    leaders: dict[tuple[str, int], int] = {}
     (ntopics,) = struct.unpack(">i", resp[off:off + 4])
     off += 4
     for _ in range(ntopics):
@@ -184,14 +190,78 @@ def kafka_leaders(host: str, port: int, timeout: float = 2.0) -> dict[int, int]:
         (nparts,) = struct.unpack(">i", resp[off:off + 4])
         off += 4
         for _ in range(nparts):
-            _perr, _pid, leader = struct.unpack(">hii", resp[off:off + 10])
+            _perr, pid, leader = struct.unpack(">hii", resp[off:off + 10])
             off += 10
             for _ in range(2):  # replicas, isr
                 (n,) = struct.unpack(">i", resp[off:off + 4])
                 off += 4 + 4 * n
             if leader >= 0 and not name.startswith("__"):
-                led[leader] = led.get(leader, 0) + 1
-    return led
+                leaders[(name, pid)] = leader
+    return leaders
+
+
+def kafka_groups(host: str, port: int, timeout: float = 2.0) -> list[str]:
+    """ListGroups (v0): the consumer groups this node coordinates (each node answers for its own)."""
+    resp = _kafka_ask(host, port, 16, 0, b"", timeout)
+    error, count = struct.unpack(">hi", resp[:6])
+    if error != 0:
+        raise ConnectionError(f"kafka: ListGroups error {error}")
+    groups, off = [], 6
+    for _ in range(count):
+        group, off = _string(resp, off)
+        _protocol, off = _string(resp, off)
+        groups.append(group)
+    return groups
+
+
+def kafka_committed(host: str, port: int, group: str, timeout: float = 2.0) -> dict[tuple[str, int], int]:
+    """OffsetFetch (v2, every topic) on the group's coordinator: (topic, partition) -> the
+    offset the group committed (partitions it never committed are left out)."""
+    name = group.encode()
+    resp = _kafka_ask(host, port, 9, 2, struct.pack(">h", len(name)) + name + struct.pack(">i", -1), timeout)
+    (ntopics,) = struct.unpack(">i", resp[:4])
+    off, committed = 4, {}
+    for _ in range(ntopics):
+        topic, off = _string(resp, off)
+        (nparts,) = struct.unpack(">i", resp[off:off + 4])
+        off += 4
+        for _ in range(nparts):
+            pid, offset = struct.unpack(">iq", resp[off:off + 12])
+            _meta, off = _string(resp, off + 12)
+            (error,) = struct.unpack(">h", resp[off:off + 2])
+            off += 2
+            if error == 0 and offset >= 0:
+                committed[(topic, pid)] = offset
+    (error,) = struct.unpack(">h", resp[off:off + 2])
+    if error != 0:  # not this group's coordinator (any more), or still loading
+        raise ConnectionError(f"kafka: OffsetFetch of {group} error {error}")
+    return committed
+
+
+def kafka_ends(host: str, port: int, partitions: list[tuple[str, int]], timeout: float = 2.0) -> dict[tuple[str, int], int]:
+    """ListOffsets (v1, latest) on the partitions' leader: (topic, partition) -> the offset a
+    consumer reads up to (the high watermark); partitions it does not lead are left out."""
+    topics: dict[str, list[int]] = {}
+    for topic, pid in partitions:
+        topics.setdefault(topic, []).append(pid)
+    body = struct.pack(">ii", -1, len(topics))
+    for topic, pids in topics.items():
+        name = topic.encode()
+        body += struct.pack(">h", len(name)) + name + struct.pack(">i", len(pids))
+        body += b"".join(struct.pack(">iq", pid, -1) for pid in pids)
+    resp = _kafka_ask(host, port, 2, 1, body, timeout)
+    (ntopics,) = struct.unpack(">i", resp[:4])
+    off, ends = 4, {}
+    for _ in range(ntopics):
+        topic, off = _string(resp, off)
+        (nparts,) = struct.unpack(">i", resp[off:off + 4])
+        off += 4
+        for _ in range(nparts):
+            pid, error, _ts, offset = struct.unpack(">ihqq", resp[off:off + 22])
+            off += 22
+            if error == 0:
+                ends[(topic, pid)] = offset
+    return ends
 
 
 def kafka_partition(host: str, port: int, topic: str, timeout: float = 2.0) -> tuple[int, list[int]]:

@@ -140,3 +140,36 @@ def test_a_node_cut_off_from_its_peers_leaves_the_isr_and_the_majority_keeps_wri
             cluster.toxiproxy.set_enabled(p, True)
     wait(lambda: len(isr(cluster, "split")[1]) == 3, timeout=60, what="kafka-3 back in sync")
     assert run(_count(servers, "split")) >= 30  # every acked record (a timed-out try may have landed too)
+
+
+async def _backlog(servers: str) -> None:
+    """Node 1 leads three topics whose group read everything; node 3 leads one whose group
+    committed 5 of 20 records."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"quiet-{i}", num_partitions=-1, replication_factor=-1,
+                                            replica_assignments={0: [1, 2, 3]}) for i in (1, 2, 3)]
+                                  + [NewTopic("waiting", num_partitions=-1, replication_factor=-1,
+                                              replica_assignments={0: [3, 1, 2]})])
+    finally:
+        await admin.close()
+    for topic, read in [("quiet-1", 20), ("quiet-2", 20), ("quiet-3", 20), ("waiting", 5)]:
+        await _produce(servers, topic, 20, 10)
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=f"group-{topic}",
+                                    enable_auto_commit=False, request_timeout_ms=10000)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            await consumer.commit({TopicPartition(topic, 0): read})
+        finally:
+            await consumer.stop()
+
+
+def test_the_leader_is_the_node_holding_a_backlog(cluster):
+    """leader-kill and backlog-kill strike the leader of the partitions whose consumer groups
+    lag (committed offset behind the high watermark), not the node leading most."""
+    servers = bootstrap(cluster, "test-backlog")
+    run(_backlog(servers))
+    assert {t: isr(cluster, t)[0] for t in ("quiet-1", "waiting")} == {"quiet-1": 1, "waiting": 3}
+    assert cluster.leader("kafka") == "kafka-3"
