@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from harness.clock import Clock
 from harness.model import OpResult, Transfer
 from harness.procs import ManagedProcess
-from harness.topology import LEADER_META, Link, Node, Topology
+from harness.topology import LEADER_META, WAITING_META, Link, Node, Topology
 
 if TYPE_CHECKING:
     from adapters.containers import Containers
@@ -195,8 +195,9 @@ class TargetContext:
         topology. A peer proxy is listed under both of its nodes: a partition of one node
         then cuts it off from its peers while its clients still reach it."""
         clustered = self.lab.clustered(service)
-        leader = functools.partial(self.lab.leader, service)
-        nodes = [Node(name, "broker", process=proc, meta={LEADER_META: leader} if clustered else {})
+        meta = {LEADER_META: functools.partial(self.lab.leader, service),
+                WAITING_META: functools.partial(self.lab.waiting, service)} if clustered else {}
+        nodes = [Node(name, "broker", process=proc, meta=meta)
                  for name, proc in self.lab.nodes(service)]
         peers = [Link(end, service, p.proxy, address=f"{p.listen[0]}:{p.listen[1]}")
                  for a, b, p in self.lab.peer_links(service) for end in (a, b)]

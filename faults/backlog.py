@@ -7,16 +7,22 @@ memory, on one replica, or acknowledged by a leader alone. Faults on a consumer 
 broker never overlap in a generated schedule (a lone broker's fault holds everything), so
 this family makes the two one event:
 
-1. the coordinator stops reading for `hold_s` (paused, or cut off): the participants vote
-   on every payment in flight, and the votes wait for it;
-2. the consumers stop reading the same way; on a clustered broker, the node that leads now
+0. on a clustered broker, the consumers first stop reading alone for `find_s` while the
+   coordinator still sends: what it sends them waits, and the node it waits on is the one
+   whose messages waiting grow meanwhile, by the broker's own API (harness.lab.cluster;
+   other consumers' backlogs, even stale ones, do not grow with it); with no growth seen,
+   the node that leads now. Which node holds a consumer's inbox is known only this way,
+   and it must be known before the decisions are sent (step 2);
+1. the coordinator stops reading for `hold_s` (paused, or cut off), and the consumers read
+   again: they vote on every payment in flight, and the votes wait for the coordinator;
+2. the consumers stop reading again the same way; on a cluster, the node found in step 0
    is cut off from its peers, so what it acknowledges from here on is on it alone (a Kafka
    leader with acks=1); then the coordinator reads its votes and sends every decision at
    once, to consumers that do not read: the decisions wait in the broker;
-3. `lead_s` later the node holding them (asked again; a lone broker: every broker node) is
-   killed with SIGKILL, and started again `down_s` later, reconnected first; a cluster's
-   node only once the cluster names another leader (or at the heal): back before it is
-   replaced, a Kafka leader keeps what it acknowledged alone and loses nothing;
+3. `lead_s` later that node (a lone broker: every broker node) is killed with SIGKILL,
+   and started again `down_s` later, reconnected first; a cluster's node only once the
+   cluster names another leader (or at the heal): back before it is replaced, a Kafka
+   leader keeps what it acknowledged alone and loses nothing;
 4. the consumers resume `tail_s` later, when the event heals.
 
 Without step 1 only the few payments whose last vote was on its way when the consumers
@@ -35,7 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from faults import process
-from faults.cluster import clustered, leader_now
+from faults.cluster import clustered, leader_now, waiting_now
 from faults.family import BROKER, Aim, Family, Planned, Reach, each_target, number, register
 from faults.injection import Injection
 from faults.partition import cut
@@ -47,6 +53,12 @@ __all__ = ["BacklogKill", "LAGS"]
 log = logging.getLogger(__name__)
 
 LAGS = ("pause", "cut")  # how the consumers stop reading
+# on a cluster the consumers stop alone this long first: enough for their backlog to show in
+# the broker's API (RabbitMQ's queue lengths are refreshed every 0.5 s in the lab)
+CLUSTER_FIND = 1.0
+# and the coordinator holds this long: consumers that were cut off reconnect first (a Kafka
+# consumer finds its group coordinator again in about 0.5 s here), then vote on all of it
+CLUSTER_HOLD = 1.5
 # a cluster's node stays down this long (or until another leads): enough for a cluster to
 # replace it (a Kafka broker's session here is 4 s). A lone broker's outage is short: what
 # it kept only in memory is gone with the kill, and a long outage only idles the run.
@@ -74,10 +86,12 @@ class BacklogKill(Family):
     name, kind, default, weight = "backlog-kill", BROKER, True, 1.5
     description = ("the coordinator stops reading for hold_s, then the consumers (paused or cut "
                    "off), so its decisions wait in the broker; lead_s later the broker node holding "
-                   "them (on a cluster, the leader is cut off from its peers as the consumers stop) "
-                   "is killed for down_s; consumers resume tail_s after")
-    defaults = {"lag": "cut", "hold_s": 0.5, "lead_s": 1.0, "down_s": 1.5, "tail_s": 1.0}
-    scales = ("short",)  # the window is hold_s + lead_s + down_s + tail_s (window())
+                   "them is killed for down_s; consumers resume tail_s after. On a cluster the "
+                   "consumers first stop alone for find_s, the node their backlog lands on is "
+                   "found, and it is cut off from its peers as they stop again")
+    defaults = {"lag": "cut", "find_s": 0.0, "hold_s": 0.5, "lead_s": 1.0, "down_s": 1.5, "tail_s": 1.0}
+    scales = ("short",)  # the window is the sum of the steps (window())
+    STEPS = ("find_s", "hold_s", "lead_s", "down_s", "tail_s")
 
     def candidates(self, topology: Topology, failpoints: Sequence[str] = ()) -> list[Aim]:
         """Every consumer but the coordinator together (whichever node dies holds some of
@@ -87,17 +101,18 @@ class BacklogKill(Family):
             return []
         consumers = _consumers(topology)
         readers = [n.name for n in consumers if n.role != "coordinator"] or [n.name for n in consumers]
-        pinned = (("down_s", CLUSTER_DOWN),) if len(clustered(topology)) > 1 else ()
+        pinned = (("find_s", CLUSTER_FIND), ("hold_s", CLUSTER_HOLD), ("down_s", CLUSTER_DOWN)) \
+            if len(clustered(topology)) > 1 else ()
         return [Aim(group, pinned) for group in ([tuple(readers)] if len(readers) > 1 else [])
                 + [(r,) for r in readers]]
 
     def draw(self, rng: random.Random) -> dict[str, Any]:
-        return {"lag": rng.choice(LAGS), "hold_s": round(rng.uniform(0.2, 0.8), 2),
+        return {"lag": rng.choice(LAGS), "find_s": 0.0, "hold_s": round(rng.uniform(0.2, 0.8), 2),
                 "lead_s": round(rng.uniform(0.5, 2.0), 2),
                 "down_s": round(rng.uniform(0.3, 1.5), 2), "tail_s": round(rng.uniform(0.5, 1.5), 2)}
 
     def window(self, rng: random.Random, low: float, high: float, params: dict[str, Any]) -> float:
-        return round(sum(float(params[k]) for k in ("hold_s", "lead_s", "down_s", "tail_s")), 3)
+        return round(sum(float(params[k]) for k in self.STEPS), 3)
 
     def check_value(self, key: str, params: dict[str, Any]) -> None:
         if key == "lag":
@@ -144,9 +159,9 @@ class BacklogKill(Family):
         except BaseException:
             backlog.undo()
             raise
+        backlog.injection = Injection(self.name, backlog.named(), backlog.undo)
         reach.spawn(backlog.strike())
-        named = tuple(plan.targets) + tuple(backlog.holds) + tuple(n.name for n in backlog.struck)
-        return Injection(self.name, named, backlog.undo)
+        return backlog.injection
 
 
 def _stop_reading(reach: Reach, fault: str, lag: str, names: Sequence[str]) -> Injection:
@@ -168,31 +183,70 @@ class _Backlog:
         self.lagged: Injection | None = None
         self.isolated: Injection | None = None
         self.on_cluster = len(clustered(reach.topology)) > 1
+        self.finding = self.on_cluster and float(plan.params.get("find_s", 0.0)) > 0
         self.holds = _holds(reach.topology, plan.targets)
         self.struck: list[Node] = [] if self.on_cluster else _strikable(reach.topology)
+        self.injection: Injection | None = None  # its targets name a cluster's node once found
+
+    def named(self) -> tuple[str, ...]:
+        """What the history names: the consumers, the coordinator held, the node struck."""
+        return tuple(self.plan.targets) + tuple(self.holds) + tuple(n.name for n in self.struck)
+
+    def _stop(self, names: Sequence[str]) -> Injection:
+        return _stop_reading(self.reach, self.fault, self.plan.params["lag"], names)
 
     def begin(self) -> None:
-        """Stop the coordinator reading; with no coordinator to hold, the consumers at once."""
+        """Step 0 on a cluster (the consumers stop alone), else step 1 (the coordinator
+        holds), else, with no coordinator to hold, step 2 at once."""
         with self.lock:
-            if self.holds:
-                self.held = _stop_reading(self.reach, self.fault, self.plan.params["lag"], self.holds)
+            if self.finding:
+                self.lagged = self._stop(self.plan.targets)
+            elif self.holds:
+                self.held = self._stop(self.holds)
             else:
                 self._lag()
 
+    def _found(self, before: dict[str, int]) -> None:
+        """The node the consumers' backlog grew on since `before` is the one to strike; then
+        the coordinator holds and the consumers read again (or, with none to hold, step 2)."""
+        after = waiting_now(self.reach)
+        grown = {node: after[node] - before.get(node, 0) for node in sorted(after)}
+        most = max(grown, key=lambda node: grown[node], default=None)
+        self.struck = [self.reach.node(most) if most is not None and grown[most] > 0
+                       else leader_now(self.reach, self.fault)]
+        log.info("%s: the backlog of %s is on %s", self.fault, ", ".join(self.plan.targets), self.struck[0].name)
+        if not self.holds:
+            self._lag()
+            return
+        self.held = self._stop(self.holds)
+        if self.lagged is not None:
+            self.lagged.heal()
+            self.lagged = None
+
     def _lag(self) -> None:
-        """Stop the consumers; on a cluster, cut the node that leads now off from its peers;
-        then let the coordinator read again."""
-        self.lagged = _stop_reading(self.reach, self.fault, self.plan.params["lag"], self.plan.targets)
+        """Stop the consumers (unless they are still stopped); on a cluster, cut the node
+        found (without step 0: the one that leads now) off from its peers; then let the
+        coordinator read again."""
+        if self.lagged is None:
+            self.lagged = self._stop(self.plan.targets)
         if self.on_cluster:
-            leader = leader_now(self.reach, self.fault)
+            leader = self.struck[0] if self.struck else leader_now(self.reach, self.fault)
             peers = [link.proxy for link in self.reach.topology.links_of(leader.name)]
             self.isolated = cut(self.reach.toxiproxy, self.fault, (leader.name,), peers) if peers else None
             self.struck = [leader]
+            if self.injection is not None:  # the event's stop record names it
+                self.injection.targets = self.named()
         if self.held is not None:
             self.held.heal()
 
     async def strike(self) -> None:
         p = self.plan.params
+        if self.finding:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + float(p["find_s"])
+            before = await asyncio.to_thread(waiting_now, self.reach)  # as the consumers stop
+            await asyncio.sleep(max(0.0, end - loop.time()))
+            await asyncio.to_thread(self._step, lambda: self._found(before))
         if self.holds:
             await asyncio.sleep(float(p["hold_s"]))
             await asyncio.to_thread(self._step, self._lag)
@@ -217,19 +271,6 @@ class _Backlog:
                 act()
 
     def _kill(self) -> None:
-        """Kill the struck node; on a cluster, the one holding the backlog now if another
-        (the decisions were sent since it was cut off): it is reconnected first."""
-        if self.on_cluster:
-            try:
-                holder = leader_now(self.reach, self.fault)
-            except Exception:  # no answer: the node cut off is still the best guess
-                holder = self.struck[0]
-            if holder.name != self.struck[0].name:
-                log.info("%s: %s holds the backlog now, not %s; killing it", self.fault,
-                         holder.name, self.struck[0].name)
-                if self.isolated is not None:
-                    self.isolated.heal()
-                self.isolated, self.struck = None, [holder]
         for node in self.struck:
             process.kill(node)
 

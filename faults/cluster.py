@@ -21,9 +21,9 @@ from faults.family import BROKER, PARTITION, Aim, Family, Planned, Reach, broker
 from faults.injection import Injection
 from faults.partition import cut, proxies_of
 from harness.errors import BadInput, InfraError
-from harness.topology import LEADER_META, Node, Topology
+from harness.topology import LEADER_META, WAITING_META, Node, Topology
 
-__all__ = ["LeaderKill", "LeaderIsolate", "RollingRestart", "clustered", "leader_now"]
+__all__ = ["LeaderKill", "LeaderIsolate", "RollingRestart", "clustered", "leader_now", "waiting_now"]
 
 
 def clustered(topology: Topology) -> list[Node]:
@@ -43,6 +43,14 @@ def leader_now(reach: Reach, fault: str) -> Node:
             raise InfraError(f"{fault}: no broker node runs")
         return live[0]
     return reach.node(name)
+
+
+def waiting_now(reach: Reach) -> dict[str, int]:
+    """Messages waiting per node of the clustered broker, on what each leads ({} if the
+    broker does not say)."""
+    nodes = clustered(reach.topology)
+    ask = nodes[0].meta.get(WAITING_META) if nodes else None
+    return dict(ask()) if ask is not None else {}
 
 
 class _ClusterFamily(Family):

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.procs import ManagedProcess
 
-__all__ = ["Link", "Node", "Topology", "LEADER_META"]
+__all__ = ["Link", "Node", "Topology", "LEADER_META", "WAITING_META"]
 
 LEADER_META = "leader"  # Node.meta key of a clustered broker's nodes: () -> the node that leads now
+WAITING_META = "waiting"  # and () -> {node: messages waiting on what it leads}
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.errors import InfraError
 from harness.lab import probes
-from harness.lab.cluster import BrokerCluster, busiest
+from harness.lab.cluster import BrokerCluster
 from harness.lab.kafka import CLIENT_SLOTS, KafkaService, new_cluster_id
 from harness.lab.ports import free_port
 from harness.lab.types import Endpoint
@@ -134,11 +134,10 @@ class KafkaCluster(BrokerCluster):
             if len(brokers) < self.size:
                 raise ConnectionError(f"{n.name} knows {len(brokers)} of {self.size} brokers")
 
-    def leader(self) -> str | None:
-        """The leader of the partitions with most messages waiting for their consumer groups
-        (up to the high watermark, past each group's committed offset: where a backlog is),
-        else of most partitions of the users' topics. Each node answers for the groups it
-        coordinates and the partitions it leads; a node that does not answer is left out."""
+    def data_paths(self) -> list[tuple[str, int]]:
+        """Per partition of the users' topics: its leader, and the messages waiting for its
+        consumer groups (up to the high watermark, past each group's committed offset). Each
+        node answers for the groups it coordinates and the partitions it leads."""
         ports = {n.index: n.port for n in self.nodes}  # type: ignore[attr-defined]
         leaders: dict[tuple[str, int], int] = {}
         committed: dict[tuple[str, int], list[int]] = {}
@@ -157,6 +156,5 @@ class KafkaCluster(BrokerCluster):
                 ends.update(probes.kafka_ends("127.0.0.1", port, mine, timeout=1.0) if mine else {})
             except (OSError, ConnectionError, struct.error):
                 continue
-        paths = [(f"kafka-{leader}", sum(max(0, ends[part] - c) for c in committed.get(part, []))
-                  if part in ends else 0) for part, leader in sorted(leaders.items())]
-        return busiest(paths)
+        return [(f"kafka-{leader}", sum(max(0, ends[part] - c) for c in committed.get(part, []))
+                 if part in ends else 0) for part, leader in sorted(leaders.items())]

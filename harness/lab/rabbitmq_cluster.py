@@ -168,6 +168,22 @@ class RabbitMQCluster(BrokerCluster):
         where a backlog is), else most queues: quorum queues by their leader (asked of the
         first node that answers), classic ones by the node they live on, unless a quorum
         queue holds the backlog."""
+        quorum = self._quorum()
+        if quorum is None:
+            return None
+        paths = quorum if any(waiting for _, waiting in quorum) else quorum + self._hosts()
+        return self._name(_busiest(paths))
+
+    def data_paths(self) -> list[tuple[str, int]]:
+        """Quorum queues by their leader, and every queue by the node it lives on (a quorum
+        queue counts twice on its leader: the counts are only compared)."""
+        quorum = self._quorum()
+        paths = [] if quorum is None else [(self._name(node), waiting) for node, waiting in quorum + self._hosts()]
+        return [(name, waiting) for name, waiting in paths if name]
+
+    def _quorum(self) -> list[tuple[str, int]] | None:
+        """(leader, messages) per quorum queue, Erlang node names, asked of the first node
+        that answers; None when none does."""
         for n in self.nodes:
             if n.process is None or not n.process.alive:
                 continue
@@ -175,12 +191,12 @@ class RabbitMQCluster(BrokerCluster):
                 rows = self.ctl(n, "list_queues", "leader", "messages")
             except ConnectionError:
                 continue  # paused or cut off: ask the next one
-            paths = [(str(row["leader"]), _count(row.get("messages"))) for row in rows if row.get("leader")]
-            if not any(waiting for _, waiting in paths):  # no backlog in a quorum queue
-                paths += self._hosts()
-            node = _busiest(paths)
-            return next((m.name for m in self.nodes if m.node == node), None)
+            return [(str(row["leader"]), _count(row.get("messages"))) for row in rows if row.get("leader")]
         return None
+
+    def _name(self, node: str | None) -> str | None:
+        """The lab's name of an Erlang node."""
+        return next((m.name for m in self.nodes if m.node == node), None)
 
     def _hosts(self) -> list[tuple[str, int]]:
         """Classic queues have no leader: (the node each lives on, its messages), asked of

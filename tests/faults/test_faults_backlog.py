@@ -17,11 +17,11 @@ from faults.nemesis import Nemesis
 from faults.schedule import FaultEvent, Schedule
 from faults.toxiproxy import ToxiproxyServer
 from harness.errors import BadInput
-from harness.topology import LEADER_META, Link, Topology
+from harness.topology import LEADER_META, WAITING_META, Link, Topology
 
 PARAMS = {"hold_s": 0.4, "lead_s": 0.6, "down_s": 0.8, "tail_s": 0.8}  # steps at 0.4, 1.0, 1.8, 2.6
 REPLACES = {"dead": True}  # whether the fake cluster below names another leader when bus-2 dies
-HOLDER = {"after": None}  # a node the fake cluster names once bus-2 is cut off (the backlog moved)
+BACKLOG = {"on": None}  # a node whose messages waiting grow in the fake cluster while accounts-a is paused
 
 
 def _pid(topology: Topology, name: str) -> int | None:
@@ -99,14 +99,21 @@ def cluster(topology: Topology, server: ToxiproxyServer, echo_port: int, tmp_pat
     """The topology's lone broker replaced by three, bus-2 leading; a proxy between each pair."""
     buses = [sleeper(f"bus-{i}", tmp_path, "broker") for i in (1, 2, 3)]
 
+    grows = [0]
+
+    def waiting() -> dict[str, int]:  # bus-2 holds a stale backlog; BACKLOG["on"] one that grows
+        out = {"bus-1": 0, "bus-2": 50, "bus-3": 0}
+        if BACKLOG["on"] and kernel_state(_pid(topology, "accounts-a")) == "stopped":
+            grows[0] += 20
+            out[BACKLOG["on"]] += grows[0]
+        return out
+
     def leader() -> str:  # bus-2 leads while it runs (or while the cluster has not noticed)
-        if HOLDER["after"] and not server.state()["bus-1~bus-2"]["enabled"]:
-            return HOLDER["after"]
         alive = buses[1].process is not None and buses[1].process.alive
         return "bus-2" if alive or not REPLACES["dead"] else "bus-1"
 
     for b in buses:
-        b.meta[LEADER_META] = leader
+        b.meta[LEADER_META], b.meta[WAITING_META] = leader, waiting
         assert b.process is not None
         b.process.start()
     peers = []
@@ -153,25 +160,41 @@ def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Top
         assert seen[2.2]["bus-2"][1] == "dead" and not seen[2.2]["bus-1~bus-2"]
     assert all(server.state()[p]["enabled"] for p in peers) and kernel_state(_pid(cluster, "bus-2")) == "running"
     assert rec.events[0]["value"]["description"].endswith(": accounts-b, coordinator")
+    assert rec.events[-1]["value"]["description"].endswith(": accounts-b, coordinator, bus-2")  # struck
 
 
-def test_the_node_holding_the_backlog_at_the_kill_is_the_one_killed(
+def test_on_a_cluster_the_consumers_first_stop_alone_and_the_node_their_backlog_is_on_is_struck(
         cluster: Topology, toxiproxy_url: str, server: ToxiproxyServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The decisions go out after the leader is cut off: if the cluster then names another
-    node, that one dies, and the first is reconnected, so only one node is ever out."""
-    monkeypatch.setitem(HOLDER, "after", "bus-3")
-    nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
+    """The generated aims on a cluster stop the consumers alone for find_s; the node whose
+    messages waiting grow meanwhile (bus-3) is cut off and killed, not the one holding
+    most (bus-2, named leader); the coordinator holds only after that."""
+    monkeypatch.setitem(BACKLOG, "on", "bus-3")
+    aims = family("backlog-kill").candidates(cluster)
+    assert {dict(a.params)["find_s"] for a in aims} == {1.0}
+    nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=(rec := MemoryRecorder()))
     pids = {n: _pid(cluster, n) for n in ("bus-1", "bus-2", "bus-3")}
-    sched = Schedule(1, [FaultEvent(0.0, 2.6, "backlog-kill", ("accounts-a",), {"lag": "pause", **PARAMS})])
+    # steps at 0.5 (found), 0.9 (cut off), 1.5 (killed), 2.3 (back: the fake names bus-2 again)
+    sched = Schedule(1, [FaultEvent(0.0, 3.1, "backlog-kill", ("accounts-a",),
+                                    {"lag": "pause", **PARAMS, "find_s": 0.5})])
+    peers = ("bus-1~bus-3", "bus-2~bus-3", "bus-1~bus-2")
 
     def look() -> dict[str, Any]:
-        return {"cut": not server.state()["bus-1~bus-2"]["enabled"], **_states(cluster, list(pids))()}
+        state = server.state()
+        return {"cut": [p for p in peers if not state[p]["enabled"]],
+                **_states(cluster, ["accounts-a", "coordinator", *pids])()}
 
-    seen = _sample(nem, sched, [0.7, 1.4], look)
-    assert seen[0.7]["cut"] and seen[0.7]["bus-3"] == (pids["bus-3"], "running")
-    assert not seen[1.4]["cut"] and seen[1.4]["bus-3"][1] == "dead"
-    assert seen[1.4]["bus-2"] == (pids["bus-2"], "running") and seen[1.4]["bus-1"] == (pids["bus-1"], "running")
+    seen = _sample(nem, sched, [0.25, 0.7, 1.2, 1.9], look)
+    assert seen[0.25]["accounts-a"][1] == "stopped" and seen[0.25]["coordinator"][1] == "running"
+    assert seen[0.25]["cut"] == []
+    assert seen[0.7]["accounts-a"][1] == "running" and seen[0.7]["coordinator"][1] == "stopped"
+    assert seen[1.2]["accounts-a"][1] == "stopped" and seen[1.2]["coordinator"][1] == "running"
+    assert seen[1.2]["cut"] == ["bus-1~bus-3", "bus-2~bus-3"]
+    assert seen[1.9]["bus-3"][1] == "dead"
+    assert seen[1.9]["bus-2"] == (pids["bus-2"], "running") and seen[1.9]["bus-1"] == (pids["bus-1"], "running")
+    assert not any(server.state()[p]["enabled"] is False for p in peers)
     assert kernel_state(_pid(cluster, "bus-3")) == "running"
+    assert becomes(_pid(cluster, "accounts-a"), "running")
+    assert rec.events[-1]["value"]["description"].endswith(": accounts-a, coordinator, bus-3")
 
 
 def test_bad_targets_and_parameters_name_the_valid_choices(topology: Topology, toxiproxy_url: str) -> None:

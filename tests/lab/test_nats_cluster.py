@@ -133,3 +133,4 @@ def test_the_leader_is_the_node_holding_a_backlog(cluster):
     holder = asyncio.run(asyncio.wait_for(_with_js(link.url, work), 60))
     assert holder in {"nats-1", "nats-2", "nats-3"}
     assert cluster.leader("nats") == holder
+    assert cluster.waiting("nats")[holder] >= 20  # per node: what backlog-kill compares over time
