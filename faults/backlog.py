@@ -8,15 +8,16 @@ broker never overlap in a generated schedule (a lone broker's fault holds everyt
 this family makes the two one event:
 
 0. on a clustered broker, the consumers first stop reading alone for `find_s` while the
-   coordinator still sends: what it sends them waits, and the node it waits on is the one
-   whose messages waiting grow meanwhile, by the broker's own API (harness.lab.cluster;
-   other consumers' backlogs, even stale ones, do not grow with it); with no growth seen,
-   the node that leads now. Which node holds a consumer's inbox is known only this way,
-   and it must be known before the decisions are sent (step 2);
+   coordinator still sends: what it sends them waits. Their inboxes are the queues,
+   streams or partitions (harness.lab.cluster) whose messages waiting grow meanwhile and
+   drain while they read again in step 1 (a stale backlog does neither; a consumer slowed
+   by another fault does not drain while the coordinator holds); the node leading most of
+   that is struck (with nothing seen to grow, the node that leads now). Which node holds a
+   consumer's inbox is known only this way, and it must be known before the decisions are
+   sent (step 2);
 1. the coordinator stops reading for `hold_s` (paused, or cut off), and the consumers read
    again: they vote on every payment in flight, and the votes wait for the coordinator;
-2. the consumers stop reading again the same way; on a cluster, the node found in step 0
-   is cut off from its peers, so what it acknowledges from here on is on it alone (a Kafka
+2. the consumers stop reading again the same way; on a cluster, the node found is cut off from its peers, so what it acknowledges from here on is on it alone (a Kafka
    leader with acks=1); then the coordinator reads its votes and sends every decision at
    once, to consumers that do not read: the decisions wait in the broker;
 3. `lead_s` later that node (a lone broker: every broker node) is killed with SIGKILL,
@@ -172,6 +173,15 @@ def _stop_reading(reach: Reach, fault: str, lag: str, names: Sequence[str]) -> I
     return cut(reach.toxiproxy, fault, tuple(names), proxies)
 
 
+def _by_node(paths: dict[str, tuple[str, int]]) -> dict[str, int]:
+    """Messages per leading node, over the data paths with some."""
+    out: dict[str, int] = {}
+    for node, messages in paths.values():
+        if messages > 0:
+            out[node] = out.get(node, 0) + messages
+    return out
+
+
 class _Backlog:
     """One event's steps and their undo; a heal never interleaves with a step."""
 
@@ -187,6 +197,8 @@ class _Backlog:
         self.holds = _holds(reach.topology, plan.targets)
         self.struck: list[Node] = [] if self.on_cluster else _strikable(reach.topology)
         self.injection: Injection | None = None  # its targets name a cluster's node once found
+        self.grown: dict[str, tuple[str, int]] = {}  # data paths that grew in step 0: (leader, by how much)
+        self.found: dict[str, tuple[str, int]] = {}  # every data path at the end of step 0
 
     def named(self) -> tuple[str, ...]:
         """What the history names: the consumers, the coordinator held, the node struck."""
@@ -206,15 +218,12 @@ class _Backlog:
             else:
                 self._lag()
 
-    def _found(self, before: dict[str, int]) -> None:
-        """The node the consumers' backlog grew on since `before` is the one to strike; then
-        the coordinator holds and the consumers read again (or, with none to hold, step 2)."""
-        after = waiting_now(self.reach)
-        grown = {node: after[node] - before.get(node, 0) for node in sorted(after)}
-        most = max(grown, key=lambda node: grown[node], default=None)
-        self.struck = [self.reach.node(most) if most is not None and grown[most] > 0
-                       else leader_now(self.reach, self.fault)]
-        log.info("%s: the backlog of %s is on %s", self.fault, ", ".join(self.plan.targets), self.struck[0].name)
+    def _found(self, before: dict[str, tuple[str, int]]) -> None:
+        """Note what grew since `before`; then the coordinator holds and the consumers read
+        again (or, with none to hold, step 2)."""
+        self.found = waiting_now(self.reach)
+        self.grown = {path: (node, waiting - before[path][1]) for path, (node, waiting) in self.found.items()
+                      if path in before and waiting > before[path][1]}
         if not self.holds:
             self._lag()
             return
@@ -230,7 +239,7 @@ class _Backlog:
         if self.lagged is None:
             self.lagged = self._stop(self.plan.targets)
         if self.on_cluster:
-            leader = self.struck[0] if self.struck else leader_now(self.reach, self.fault)
+            leader = self._inbox_leader()
             peers = [link.proxy for link in self.reach.topology.links_of(leader.name)]
             self.isolated = cut(self.reach.toxiproxy, self.fault, (leader.name,), peers) if peers else None
             self.struck = [leader]
@@ -238,6 +247,23 @@ class _Backlog:
                 self.injection.targets = self.named()
         if self.held is not None:
             self.held.heal()
+
+    def _inbox_leader(self) -> Node:
+        """The node leading most of what grew in step 0 and drained since (consumers and
+        coordinator both stopped now, so nothing moves); with no drain seen, of what grew;
+        with nothing grown, the node that leads now."""
+        if self.grown and self.holds:
+            now = waiting_now(self.reach)
+            drained = {path: (node, min(grew, self.found[path][1] - now[path][1]))
+                       for path, (node, grew) in self.grown.items() if path in now}
+            scores = _by_node(drained) or _by_node(self.grown)
+        else:
+            scores = _by_node(self.grown)
+        if not scores:
+            return leader_now(self.reach, self.fault)
+        node = max(sorted(scores), key=lambda n: scores[n])
+        log.info("%s: the inboxes of %s are on %s (%s)", self.fault, ", ".join(self.plan.targets), node, scores)
+        return self.reach.node(node)
 
     async def strike(self) -> None:
         p = self.plan.params

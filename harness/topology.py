@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["Link", "Node", "Topology", "LEADER_META", "WAITING_META"]
 
 LEADER_META = "leader"  # Node.meta key of a clustered broker's nodes: () -> the node that leads now
-WAITING_META = "waiting"  # and () -> {node: messages waiting on what it leads}
+WAITING_META = "waiting"  # and () -> {queue, stream or partition: (leading node, messages waiting)}
 
 
 @dataclass

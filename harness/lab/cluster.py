@@ -119,23 +119,16 @@ class BrokerCluster:
         """Return when every node serves as one cluster; raise why not otherwise."""
         raise NotImplementedError
 
-    def data_paths(self) -> list[tuple[str, int]]:
-        """(leading node, messages waiting for their consumers) per queue, stream or partition
-        of the users' data, by the broker's own API; nodes that do not answer are left out."""
+    def data_paths(self) -> dict[str, tuple[str, int]]:
+        """Each queue, stream or partition of the users' data: (the node leading it, the
+        messages waiting for its consumers), by the broker's own API; nodes that do not
+        answer are left out. Compared over time, it tells whose backlog grows where."""
         raise NotImplementedError
 
     def leader(self) -> str | None:
         """The node that leads now: the one leading the data with most messages waiting, else
         most of it (None if no node answers)."""
-        return busiest(self.data_paths())
-
-    def waiting(self) -> dict[str, int]:
-        """Messages waiting per node, on what it leads: compared before and after some
-        consumers stop, the node their backlog grows on."""
-        out: Counter[str] = Counter()
-        for node, messages in self.data_paths():
-            out[node] += messages
-        return dict(out)
+        return busiest(self.data_paths().values())
 
 
 def busiest(data_paths: Iterable[tuple[str, int]]) -> str | None:
@@ -217,12 +210,12 @@ class NatsCluster(BrokerCluster):
         (pending or unacknowledged: where a backlog is), else of most streams (a target's
         data path), else the meta leader."""
         paths, meta = self._streams()
-        return busiest(paths) or meta
+        return busiest(paths.values()) or meta
 
-    def data_paths(self) -> list[tuple[str, int]]:
+    def data_paths(self) -> dict[str, tuple[str, int]]:
         return self._streams()[0]
 
-    def _streams(self) -> tuple[list[tuple[str, int]], str | None]:
+    def _streams(self) -> tuple[dict[str, tuple[str, int]], str | None]:
         """(leader, messages waiting) per stream, and the meta leader. Every node is asked:
         a one-replica stream shows only on the node that holds it."""
         streams: dict[str, tuple[str, int]] = {}  # stream -> (leader, messages waiting)
@@ -242,4 +235,4 @@ class NatsCluster(BrokerCluster):
                     if leader:
                         key = f"{account.get('name')}/{stream.get('name')}"
                         streams[key] = (leader, max(waiting, streams.get(key, ("", 0))[1]))
-        return list(streams.values()), meta
+        return streams, meta

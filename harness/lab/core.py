@@ -277,10 +277,11 @@ class Lab:
         svc = self._services.get(service)
         return svc.leader() if isinstance(svc, BrokerCluster) else None
 
-    def waiting(self, service: str) -> dict[str, int]:
-        """Messages waiting per node of a clustered broker (harness.lab.cluster); {} otherwise."""
+    def waiting(self, service: str) -> dict[str, tuple[str, int]]:
+        """A clustered broker's data paths: {queue, stream or partition: (leading node,
+        messages waiting)} (harness.lab.cluster); {} otherwise."""
         svc = self._services.get(service)
-        return svc.waiting() if isinstance(svc, BrokerCluster) else {}
+        return svc.data_paths() if isinstance(svc, BrokerCluster) else {}
 
     def peer_links(self, service: str) -> list[tuple[str, str, ProxyLink]]:
         """A cluster's proxies between its nodes: (dialing node, dialed node, proxy)."""

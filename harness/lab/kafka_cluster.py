@@ -134,7 +134,7 @@ class KafkaCluster(BrokerCluster):
             if len(brokers) < self.size:
                 raise ConnectionError(f"{n.name} knows {len(brokers)} of {self.size} brokers")
 
-    def data_paths(self) -> list[tuple[str, int]]:
+    def data_paths(self) -> dict[str, tuple[str, int]]:
         """Per partition of the users' topics: its leader, and the messages waiting for its
         consumer groups (up to the high watermark, past each group's committed offset). Each
         node answers for the groups it coordinates and the partitions it leads."""
@@ -156,5 +156,7 @@ class KafkaCluster(BrokerCluster):
                 ends.update(probes.kafka_ends("127.0.0.1", port, mine, timeout=1.0) if mine else {})
             except (OSError, ConnectionError, struct.error):
                 continue
-        return [(f"kafka-{leader}", sum(max(0, ends[part] - c) for c in committed.get(part, []))
-                 if part in ends else 0) for part, leader in sorted(leaders.items())]
+        return {f"{topic}/{pid}": (f"kafka-{leader}", sum(max(0, ends[(topic, pid)] - c)
+                                                          for c in committed.get((topic, pid), []))
+                                   if (topic, pid) in ends else 0)
+                for (topic, pid), leader in sorted(leaders.items())}

@@ -171,49 +171,50 @@ class RabbitMQCluster(BrokerCluster):
         quorum = self._quorum()
         if quorum is None:
             return None
-        paths = quorum if any(waiting for _, waiting in quorum) else quorum + self._hosts()
-        return self._name(_busiest(paths))
+        paths = quorum if any(waiting for _, waiting in quorum.values()) else {**self._hosts(), **quorum}
+        return self._name(_busiest(paths.values()))
 
-    def data_paths(self) -> list[tuple[str, int]]:
-        """Quorum queues by their leader, and every queue by the node it lives on (a quorum
-        queue counts twice on its leader: the counts are only compared)."""
+    def data_paths(self) -> dict[str, tuple[str, int]]:
+        """Quorum queues by their leader, classic ones by the node they live on."""
         quorum = self._quorum()
-        paths = [] if quorum is None else [(self._name(node), waiting) for node, waiting in quorum + self._hosts()]
-        return [(name, waiting) for name, waiting in paths if name]
+        paths = {} if quorum is None else {**self._hosts(), **quorum}
+        return {queue: (name, waiting) for queue, (node, waiting) in paths.items()
+                if (name := self._name(node))}
 
-    def _quorum(self) -> list[tuple[str, int]] | None:
-        """(leader, messages) per quorum queue, Erlang node names, asked of the first node
+    def _quorum(self) -> dict[str, tuple[str, int]] | None:
+        """Quorum queue -> (leader, messages), Erlang node names, asked of the first node
         that answers; None when none does."""
         for n in self.nodes:
             if n.process is None or not n.process.alive:
                 continue
             try:
-                rows = self.ctl(n, "list_queues", "leader", "messages")
+                rows = self.ctl(n, "list_queues", "name", "leader", "messages")
             except ConnectionError:
                 continue  # paused or cut off: ask the next one
-            return [(str(row["leader"]), _count(row.get("messages"))) for row in rows if row.get("leader")]
+            return {str(row["name"]): (str(row["leader"]), _count(row.get("messages")))
+                    for row in rows if row.get("leader")}
         return None
 
     def _name(self, node: str | None) -> str | None:
         """The lab's name of an Erlang node."""
         return next((m.name for m in self.nodes if m.node == node), None)
 
-    def _hosts(self) -> list[tuple[str, int]]:
-        """Classic queues have no leader: (the node each lives on, its messages), asked of
-        every live node at once (`list_queues --local`)."""
+    def _hosts(self) -> dict[str, tuple[str, int]]:
+        """Queue -> (the node it lives on, its messages): classic queues have no leader.
+        Every live node is asked at once (`list_queues --local`)."""
 
-        def local(n: _RabbitNode) -> list[tuple[str, int]]:
+        def local(n: _RabbitNode) -> list[tuple[str, tuple[str, int]]]:
             try:
-                return [(n.node, _count(row.get("messages")))
+                return [(str(row["name"]), (n.node, _count(row.get("messages"))))
                         for row in self.ctl(n, "list_queues", "--local", "name", "messages")]
             except ConnectionError:
                 return []
 
         live = [n for n in self.nodes if n.process is not None and n.process.alive]
         if not live:
-            return []
+            return {}
         with ThreadPoolExecutor(len(live)) as pool:
-            return [host for hosted in pool.map(local, live) for host in hosted]
+            return dict(host for hosted in pool.map(local, live) for host in hosted)
 
 
 def _count(value: Any) -> int:

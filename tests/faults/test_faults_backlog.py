@@ -99,13 +99,18 @@ def cluster(topology: Topology, server: ToxiproxyServer, echo_port: int, tmp_pat
     """The topology's lone broker replaced by three, bus-2 leading; a proxy between each pair."""
     buses = [sleeper(f"bus-{i}", tmp_path, "broker") for i in (1, 2, 3)]
 
-    grows = [0]
+    calls = [0]
 
-    def waiting() -> dict[str, int]:  # bus-2 holds a stale backlog; BACKLOG["on"] one that grows
-        out = {"bus-1": 0, "bus-2": 50, "bus-3": 0}
-        if BACKLOG["on"] and kernel_state(_pid(topology, "accounts-a")) == "stopped":
-            grows[0] += 20
-            out[BACKLOG["on"]] += grows[0]
+    def waiting() -> dict[str, tuple[str, int]]:
+        """bus-1 leads a stale backlog, bus-2 one whose consumer is slow (it grows, never
+        drains), BACKLOG["on"] the inbox of accounts-a: it grows while accounts-a is paused
+        and the coordinator sends, and is read as soon as accounts-a runs."""
+        calls[0] += 1
+        out = {"stale": ("bus-1", 50), "slow": ("bus-2", 50 * calls[0])}
+        if BACKLOG["on"]:
+            sending = kernel_state(_pid(topology, "coordinator")) != "stopped"
+            paused = kernel_state(_pid(topology, "accounts-a")) == "stopped"
+            out["inbox"] = (BACKLOG["on"], 20 * calls[0] if paused and sending else 0)
         return out
 
     def leader() -> str:  # bus-2 leads while it runs (or while the cluster has not noticed)
@@ -165,9 +170,10 @@ def test_on_a_cluster_the_leader_is_cut_off_then_killed_and_only_it(cluster: Top
 
 def test_on_a_cluster_the_consumers_first_stop_alone_and_the_node_their_backlog_is_on_is_struck(
         cluster: Topology, toxiproxy_url: str, server: ToxiproxyServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The generated aims on a cluster stop the consumers alone for find_s; the node whose
-    messages waiting grow meanwhile (bus-3) is cut off and killed, not the one holding
-    most (bus-2, named leader); the coordinator holds only after that."""
+    """The generated aims on a cluster stop the consumers alone for find_s; the node leading
+    what grew meanwhile and drained while they read again (bus-3) is cut off and killed:
+    not the leader (bus-2), not the node of a stale backlog (bus-1), not the node whose
+    backlog grows faster but never drains (bus-2); the coordinator holds only after that."""
     monkeypatch.setitem(BACKLOG, "on", "bus-3")
     aims = family("backlog-kill").candidates(cluster)
     assert {dict(a.params)["find_s"] for a in aims} == {1.0}

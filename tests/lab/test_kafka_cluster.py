@@ -173,4 +173,6 @@ def test_the_leader_is_the_node_holding_a_backlog(cluster):
     run(_backlog(servers))
     assert {t: isr(cluster, t)[0] for t in ("quiet-1", "waiting")} == {"quiet-1": 1, "waiting": 3}
     assert cluster.leader("kafka") == "kafka-3"
-    assert cluster.waiting("kafka")["kafka-3"] == 15  # per node: what backlog-kill compares over time
+    # per partition: what backlog-kill compares over time
+    assert cluster.waiting("kafka")["waiting/0"] == ("kafka-3", 15)
+    assert cluster.waiting("kafka")["quiet-1/0"] == ("kafka-1", 0)
