@@ -57,9 +57,6 @@ LAGS = ("pause", "cut")  # how the consumers stop reading
 # on a cluster the consumers stop alone this long first: enough for their backlog to show in
 # the broker's API (RabbitMQ's queue lengths are refreshed every 0.5 s in the lab)
 CLUSTER_FIND = 1.0
-# and the coordinator holds this long: consumers that were cut off reconnect first (a Kafka
-# consumer finds its group coordinator again in about 0.5 s here), then vote on all of it
-CLUSTER_HOLD = 1.5
 # a cluster's node stays down this long (or until another leads): enough for a cluster to
 # replace it (a Kafka broker's session here is 4 s). A lone broker's outage is short: what
 # it kept only in memory is gone with the kill, and a long outage only idles the run.
@@ -102,8 +99,7 @@ class BacklogKill(Family):
             return []
         consumers = _consumers(topology)
         readers = [n.name for n in consumers if n.role != "coordinator"] or [n.name for n in consumers]
-        pinned = (("find_s", CLUSTER_FIND), ("hold_s", CLUSTER_HOLD), ("down_s", CLUSTER_DOWN)) \
-            if len(clustered(topology)) > 1 else ()
+        pinned = (("find_s", CLUSTER_FIND), ("down_s", CLUSTER_DOWN)) if len(clustered(topology)) > 1 else ()
         return [Aim(group, pinned) for group in ([tuple(readers)] if len(readers) > 1 else [])
                 + [(r,) for r in readers]]
 
