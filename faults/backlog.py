@@ -17,9 +17,10 @@ this family makes the two one event:
    sent (step 2);
 1. the coordinator stops reading for `hold_s` (paused, or cut off), and the consumers read
    again: they vote on every payment in flight, and the votes wait for the coordinator;
-2. the consumers stop reading again the same way; on a cluster, the node found is cut off from its peers, so what it acknowledges from here on is on it alone (a Kafka
-   leader with acks=1); then the coordinator reads its votes and sends every decision at
-   once, to consumers that do not read: the decisions wait in the broker;
+2. the consumers stop reading again the same way; on a cluster, the node found is cut off
+   from its peers, so what it acknowledges from here on is on it alone (a Kafka leader with
+   acks=1); then the coordinator reads its votes and sends every decision at once, to
+   consumers that do not read: the decisions wait in the broker;
 3. `lead_s` later that node (a lone broker: every broker node) is killed with SIGKILL,
    and started again `down_s` later, reconnected first; a cluster's node only once the
    cluster names another leader (or at the heal): back before it is replaced, a Kafka
@@ -258,7 +259,8 @@ class _Backlog:
         if not scores:
             return leader_now(self.reach, self.fault)
         node = max(sorted(scores), key=lambda n: scores[n])
-        log.info("%s: the inboxes of %s are on %s (%s)", self.fault, ", ".join(self.plan.targets), node, scores)
+        log.info("%s: the inboxes of %s are on %s (%s)", self.fault, ", ".join(self.plan.targets),
+                 node, scores)
         return self.reach.node(node)
 
     async def strike(self) -> None:

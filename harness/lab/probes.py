@@ -238,7 +238,8 @@ def kafka_committed(host: str, port: int, group: str, timeout: float = 2.0) -> d
     return committed
 
 
-def kafka_ends(host: str, port: int, partitions: list[tuple[str, int]], timeout: float = 2.0) -> dict[tuple[str, int], int]:
+def kafka_ends(host: str, port: int, partitions: list[tuple[str, int]],
+               timeout: float = 2.0) -> dict[tuple[str, int], int]:
     """ListOffsets (v1, latest) on the partitions' leader: (topic, partition) -> the offset a
     consumer reads up to (the high watermark); partitions it does not lead are left out."""
     topics: dict[str, list[int]] = {}
