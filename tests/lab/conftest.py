@@ -63,13 +63,23 @@ def disabled(lab: Lab, proxy: str) -> Iterator[None]:
 
 
 def clustered_lab(tmp_path_factory, service: str) -> Iterator[Lab]:
-    """A lab running `service` as a three-node cluster, down at the end (a fixture's body)."""
-    lab = Lab(Path(tmp_path_factory.mktemp(f"{service}-cluster")), cluster=3)
+    """A lab running `service` as a three-node cluster (a fixture's body). At the end, after
+    every fault the module's tests struck it with, `lab down` of the service leaves none of
+    its nodes' processes and none of its proxies (peers' and clients'), and `lab down` of
+    the lab leaves no process at all."""
+    root = Path(tmp_path_factory.mktemp(f"{service}-cluster"))
+    lab = Lab(root, cluster=3)
     try:
         lab.ensure(service)
         yield lab
+        api = lab.toxiproxy
+        assert api.proxies(), "the cluster had no proxies to remove"
+        lab.down(service)
+        assert api.proxies() == {}
+        assert not live_pids_mentioning(str(root / f"{service}-"))
     finally:
         lab.down()
+    assert not live_pids_mentioning(str(root))
 
 
 def node_states(lab: Lab, service: str) -> list[tuple[str, str]]:

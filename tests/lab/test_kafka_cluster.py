@@ -1,7 +1,7 @@
 """A three-node Kafka (KRaft) cluster in the lab (`Lab(cluster=3)`): it forms, topics get
 replication factor 3 with min.insync.replicas 2, an acknowledged record outlives the kill
 of the leader it was written to, a node cut off from its peers leaves the ISR while the
-majority keeps taking writes (and nothing is left after down: test_clusters.py)."""
+majority keeps taking writes (and nothing is left after down: the clustered_lab fixture)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A three-node NATS cluster in the lab (`Lab(cluster=3)`): it forms through its peer
 proxies, an acknowledged message outlives the node it was published to, the majority
 keeps working while one node is cut off from its peers (and nothing is left after down:
-test_clusters.py)."""
+the clustered_lab fixture)."""
 
 from __future__ import annotations
 

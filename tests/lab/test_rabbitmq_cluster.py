@@ -1,7 +1,7 @@
 """A three-node RabbitMQ cluster in the lab (`Lab(cluster=3)`): it forms with all Erlang
 distribution through its peer proxies, a confirmed message in a quorum queue outlives the
 node it was published to, and a node cut off from its peers stops serving and no
-confirmed message is lost (and nothing is left after down: test_clusters.py)."""
+confirmed message is lost (and nothing is left after down: the clustered_lab fixture)."""
 
 from __future__ import annotations
 
