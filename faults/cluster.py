@@ -45,9 +45,9 @@ def leader_now(reach: Reach, fault: str) -> Node:
     return reach.node(name)
 
 
-def waiting_now(reach: Reach) -> dict[str, int]:
-    """Messages waiting per node of the clustered broker, on what each leads ({} if the
-    broker does not say)."""
+def waiting_now(reach: Reach) -> dict[str, tuple[str, int]]:
+    """The clustered broker's data paths: {queue, stream or partition: (leading node,
+    messages waiting)} ({} if the broker does not say)."""
     nodes = clustered(reach.topology)
     ask = nodes[0].meta.get(WAITING_META) if nodes else None
     return dict(ask()) if ask is not None else {}

@@ -156,7 +156,10 @@ class KafkaCluster(BrokerCluster):
                 ends.update(probes.kafka_ends("127.0.0.1", port, mine, timeout=1.0) if mine else {})
             except (OSError, ConnectionError, struct.error):
                 continue
-        return {f"{topic}/{pid}": (f"kafka-{leader}", sum(max(0, ends[(topic, pid)] - c)
-                                                          for c in committed.get((topic, pid), []))
-                                   if (topic, pid) in ends else 0)
+
+        def waiting(part: tuple[str, int]) -> int:
+            end = ends.get(part)
+            return 0 if end is None else sum(max(0, end - c) for c in committed.get(part, []))
+
+        return {f"{topic}/{pid}": (f"kafka-{leader}", waiting((topic, pid)))
                 for (topic, pid), leader in sorted(leaders.items())}

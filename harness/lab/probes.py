@@ -268,9 +268,7 @@ def kafka_ends(host: str, port: int, partitions: list[tuple[str, int]],
 def kafka_partition(host: str, port: int, topic: str, timeout: float = 2.0) -> tuple[int, list[int]]:
     """(leader node id, in-sync replica ids) of partition 0 of `topic` (Metadata v0)."""
     name = topic.encode()
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        resp = _kafka_call(sock, 3, 0, 1, struct.pack(">ih", 1, len(name)) + name)
+    resp = _kafka_ask(host, port, 3, 0, struct.pack(">ih", 1, len(name)) + name, timeout)
     (count,) = struct.unpack(">i", resp[:4])
     off = 4
     for _ in range(count):
