@@ -104,6 +104,12 @@ class BacklogKill(Family):
         return [Aim(group, pinned) for group in ([tuple(readers)] if len(readers) > 1 else [])
                 + [(r,) for r in readers]]
 
+    def claims(self, topology: Topology) -> bool:
+        """On a cluster: its window holds the coordinator, the consumers and every broker
+        node, free together in about half the runs otherwise, and it is the cluster's one
+        fault that strikes the node holding the decisions (a lone broker's every fault does)."""
+        return len(clustered(topology)) > 1
+
     def draw(self, rng: random.Random) -> dict[str, Any]:
         return {"lag": rng.choice(LAGS), "find_s": 0.0, "hold_s": round(rng.uniform(0.2, 0.8), 2),
                 "lead_s": round(rng.uniform(0.5, 2.0), 2),

@@ -139,6 +139,11 @@ class Family:
         """Every aim this family has in `topology`, in a stable order ([] if none)."""
         return []
 
+    def claims(self, topology: Topology) -> bool:
+        """Laid once in each run of `topology` before the others take turns: a window that
+        holds many nodes at once, which the others seldom leave free together."""
+        return False
+
     def params(self, rng: random.Random, aim: Aim) -> dict[str, Any]:
         """Random parameters for one generated event (checked, defaults merged)."""
         return self.check({**self.draw(rng), **dict(aim.params)})

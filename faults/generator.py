@@ -9,7 +9,9 @@ so consecutive seeds start where the previous one stopped: a campaign over seeds
 
 Windows are drawn on three scales: short (0.5-3 s), medium, and long, longer than
 the target's own timeouts (an adapter declares them; else 15 s counts as long).
-Crash storms are a family of their own (faults.nodes.CrashStorm). From intensity
+Crash storms are a family of their own (faults.nodes.CrashStorm). A family that holds
+many nodes at once may claim a window in a topology (Family.claims): laid first, once
+per run, late in it (where the coordinator's long faults are over). From intensity
 0.3 three lanes place faults side by side, so faults on different nodes overlap, as
 in Jepsen's combined nemesis; faults on the same node never overlap, except that a
 toxic holds only its own link (Family.touches). The
@@ -41,6 +43,8 @@ _ROLE_WEIGHT = {"coordinator": 3}  # in 2PC the coordinator is in every payment:
 _DRY_RUNS = 16  # dry runs that estimate how many aims of each family one run uses
 _SEPARATION = 0.1  # seconds between two faults on the same node
 _PATIENCE = 3.0  # seconds the next aim in a family's line may wait for its busy node
+_CLAIM_FROM = 2.0  # a claimed window starts once the workload runs ...
+_CLAIM_LATE = 0.6  # ... in the last 40 % of the room it leaves
 
 
 def time_scales(timeouts: Mapping[str, float] | None) -> dict[str, tuple[float, float]]:
@@ -167,6 +171,25 @@ def _pick(rng: random.Random, fam: Family, cycle: _Cycle, topology: Topology, pl
     return None
 
 
+def _claim(rng: random.Random, fam: Family, cycle: _Cycle, topology: Topology, placed: list[_Placed],
+           scales: dict[str, tuple[float, float]], end: float) -> _Placed | None:
+    """A claiming family's window, laid before the others take turns. Late in the run:
+    the long faults on the coordinator start early and would not fit around it."""
+    bounds = _scale(rng, fam, scales, end - _CLAIM_FROM)
+    if bounds is None:
+        return None
+    aim = cycle.upcoming()[0]
+    params = fam.params(rng, aim)
+    dur = fam.window(rng, *bounds, params)
+    room = end - _CLAIM_FROM - dur
+    touched = fam.touches(topology, aim.targets)
+    at = _CLAIM_FROM + room * rng.uniform(_CLAIM_LATE, 1.0)
+    if room < 0 or _clashes(placed, touched, at, dur):
+        return None
+    cycle.take(aim)
+    return _Placed(FaultEvent(round(at, 3), round(dur, 3), fam.name, aim.targets, params), touched)
+
+
 def _lay(rng: random.Random, fams: list[Family], aims: dict[str, list[Aim]], topology: Topology,
          duration: float, intensity: float, scales: dict[str, tuple[float, float]],
          offsets: Mapping[str, int]) -> tuple[list[FaultEvent], dict[str, int]]:
@@ -178,6 +201,11 @@ def _lay(rng: random.Random, fams: list[Family], aims: dict[str, list[Aim]], top
     open_lanes = set(range(lanes))
     placed: list[_Placed] = []
     uses = dict.fromkeys(cycles, 0)
+    for fam in (f for f in fams if f.claims(topology)):
+        got = _claim(rng, fam, cycles[fam.name], topology, placed, scales, end)
+        if got:
+            placed.append(_Placed(got.event, got.touched | {EVERYTHING}) if lanes == 1 else got)
+            uses[fam.name] += 1
     spent: dict[int, set[str]] = {lane: set() for lane in open_lanes}  # families that no longer fit
     while open_lanes:
         lane = min(open_lanes, key=lambda k: (clocks[k], k))
