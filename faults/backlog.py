@@ -36,7 +36,6 @@ only.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -52,7 +51,6 @@ from harness.topology import Node, Topology
 
 __all__ = ["BacklogKill", "LAGS"]
 
-log = logging.getLogger(__name__)
 
 LAGS = ("pause", "cut")  # how the consumers stop reading
 # on a cluster the consumers stop alone this long first: enough for their backlog to show in
@@ -255,34 +253,51 @@ class _Backlog:
         """The node leading most of what grew in step 0 and drained since (consumers and
         coordinator both stopped now, so nothing moves); with no drain seen, of what grew;
         with nothing grown, the node that leads now."""
+        grown_only = _by_node(self.grown)
         if self.grown and self.holds:
             now = waiting_now(self.reach)
             drained = {path: (node, min(grew, self.found[path][1] - now[path][1]))
                        for path, (node, grew) in self.grown.items() if path in now}
-            scores = _by_node(drained) or _by_node(self.grown)
+            scores = _by_node(drained) or grown_only
         else:
-            scores = _by_node(self.grown)
+            scores = grown_only
         if not scores:
+            if self.finding:
+                self._note("nothing grew while they stopped: the node that leads now")
             return leader_now(self.reach, self.fault)
         node = max(sorted(scores), key=lambda n: scores[n])
-        log.info("%s: the inboxes of %s are on %s (%s)", self.fault, ", ".join(self.plan.targets),
-                 node, scores)
+        how = "grew and drained" if scores is not grown_only else "grew"
+        self._note(f"messages that {how} while they stopped, by node: "
+                   + ", ".join(f"{n} {scores[n]}" for n in sorted(scores, key=lambda n: (-scores[n], n))))
         return self.reach.node(node)
 
+    def _note(self, text: str) -> None:
+        if self.injection is not None:
+            self.injection.note = text
+
     async def strike(self) -> None:
+        """Each step at its offset from the start (the sum of the steps before it): a step
+        whose probe of the broker overran (rabbitmqctl starts an Erlang VM for each)
+        delays the next only by its overrun, so the kill still comes before the heal."""
         p = self.plan.params
+        loop = asyncio.get_running_loop()
+        start, offset = loop.time(), 0.0
+
+        async def after(step: str) -> None:
+            nonlocal offset
+            offset += float(p[step])
+            await asyncio.sleep(max(0.0, start + offset - loop.time()))
+
         if self.finding:
-            loop = asyncio.get_running_loop()
-            end = loop.time() + float(p["find_s"])
             before = await asyncio.to_thread(waiting_now, self.reach)  # as the consumers stop
-            await asyncio.sleep(max(0.0, end - loop.time()))
+            await after("find_s")
             await asyncio.to_thread(self._step, lambda: self._found(before))
         if self.holds:
-            await asyncio.sleep(float(p["hold_s"]))
+            await after("hold_s")
             await asyncio.to_thread(self._step, self._lag)
-        await asyncio.sleep(float(p["lead_s"]))
+        await after("lead_s")
         await asyncio.to_thread(self._step, self._kill)
-        await asyncio.sleep(float(p["down_s"]))
+        await after("down_s")
         while self.on_cluster and not self.healed and await asyncio.to_thread(self._still_leads):
             await asyncio.sleep(0.5)  # a cluster has not replaced it yet (a Kafka broker's session)
         await asyncio.to_thread(self._step, self._revive)

@@ -14,13 +14,15 @@ class Injection:
     """One fault in force; `heal()` undoes it and is safe to call again.
 
     Every injector returns one, so the Nemesis can undo whatever is in force on
-    any way out without knowing how each fault works.
+    any way out without knowing how each fault works. `note` is what the fault found
+    as it went (the history's stop record carries it: why it struck where it did).
     """
 
     fault: str
     targets: tuple[str, ...]
     undo: Callable[[], None] = field(repr=False)
     healed: bool = False
+    note: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def heal(self) -> None:

@@ -97,6 +97,8 @@ class Nemesis:
         struck = list(live.injection.targets)
         if struck and struck != value["targets"]:  # found when it struck (a broker's leader)
             value["description"] = f"{value.get('description', live.event.fault)}: {', '.join(struck)}"
+        if live.injection.note:
+            value["description"] = f"{value.get('description', live.event.fault)} ({live.injection.note})"
         self.recorder.nemesis(f, value)
 
     async def inject(self, event: FaultEvent) -> Injection:

@@ -175,18 +175,28 @@ def test_the_leader_is_the_node_holding_a_backlog(cluster):
 
     most = max((int(r["messages"] or 0) for r in rows()), default=0)  # earlier tests' queues
     link = cluster.links("rabbitmq", "test-backlog")[2]
-    conn = pika.BlockingConnection(pika.URLParameters(link.url))
-    try:
-        ch = conn.channel()
-        ch.queue_declare("backlog", durable=True, arguments={"x-queue-type": "quorum"})
-        ch.confirm_delivery()
-        for i in range(most + 100):
-            ch.basic_publish("", "backlog", str(i).encode())
-    finally:
-        conn.close()
-    # queue lengths are statistics, refreshed every 0.5 s: wait until they show the backlog
-    wait(lambda: any(r["name"] == "backlog" and r["messages"] == most + 100 for r in rows()),
-         what="the backlog's length in the queue statistics")
+
+    def publish(count: int) -> None:
+        conn = pika.BlockingConnection(pika.URLParameters(link.url))
+        try:
+            ch = conn.channel()
+            ch.queue_declare("backlog", durable=True, arguments={"x-queue-type": "quorum"})
+            ch.confirm_delivery()
+            for i in range(count):
+                ch.basic_publish("", "backlog", str(i).encode())
+        finally:
+            conn.close()
+
+    def shows(count: int) -> bool:
+        return any(r["name"] == "backlog" and r["messages"] == count for r in rows())
+
+    publish(most + 50)
+    # a quorum queue's length is a statistic its leader reports each tick: wait for one ...
+    wait(lambda: shows(most + 50), what="the backlog's length in the queue statistics")
+    # ... then what grew since shows within the lab's 0.25 s tick (RabbitMQ's default is 5 s,
+    # longer than backlog-kill's find step)
+    publish(50)
+    wait(lambda: shows(most + 100), timeout=2.5, what="50 more messages in the next tick")
     seen = rows()
     holder = next(str(r["leader"]) for r in seen if r["name"] == "backlog")
     name = next(n.name for n in svc.nodes if n.node == holder)
