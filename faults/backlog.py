@@ -276,6 +276,14 @@ class _Backlog:
             self.injection.note = text
 
     async def strike(self) -> None:
+        """The steps after begin(); a failure or a heal before the strike is said in the
+        history's stop record (the fault did less than it names)."""
+        try:
+            await self._steps()
+        except Exception as e:  # noqa: BLE001 - the heal still undoes what was done
+            self._note(f"no node struck: {type(e).__name__}: {e}")
+
+    async def _steps(self) -> None:
         """Each step at its offset from the start (the sum of the steps before it): a step
         whose probe of the broker overran (rabbitmqctl starts an Erlang VM for each)
         delays the next only by its overrun, so the kill still comes before the heal."""
@@ -330,6 +338,8 @@ class _Backlog:
         coordinator if it still holds."""
         with self.lock:
             self.healed = True
+            if self.on_cluster and not self.struck and self.injection is not None and not self.injection.note:
+                self._note("healed before a node was struck: the broker's probes were still running")
             try:
                 self._revive()
             finally:

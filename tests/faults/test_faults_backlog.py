@@ -207,6 +207,23 @@ def test_on_a_cluster_the_consumers_first_stop_alone_and_the_node_their_backlog_
                      r"stopped, by node: bus-3 \d+(, bus-2 \d+)?\)$", said), said
 
 
+def test_a_heal_before_the_strike_is_said_in_the_stop_record(cluster: Topology, toxiproxy_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event ends while the consumers still stop alone (the find outlasts it, as when a
+    broker's probes are slow): no node is struck, and the history does not pretend one was."""
+    monkeypatch.setitem(BACKLOG, "on", "bus-3")
+    nem = Nemesis(cluster, toxiproxy_url=toxiproxy_url, recorder=(rec := MemoryRecorder()))
+    pids = {n: _pid(cluster, n) for n in ("bus-1", "bus-2", "bus-3")}
+    sched = Schedule(1, [FaultEvent(0.0, 0.3, "backlog-kill", ("accounts-a",),
+                                    {"lag": "pause", **PARAMS, "find_s": 0.6})])
+    seen = _sample(nem, sched, [0.9], _states(cluster, ["accounts-a", *pids]))
+    assert seen[0.9]["accounts-a"][1] == "running"
+    assert all(seen[0.9][n] == (pid, "running") for n, pid in pids.items())
+    said = rec.events[-1]["value"]["description"]
+    assert said.endswith(": accounts-a, coordinator (healed before a node was struck: the broker's "
+                         "probes were still running)"), said
+
+
 def test_bad_targets_and_parameters_name_the_valid_choices(topology: Topology, toxiproxy_url: str) -> None:
     nem = Nemesis(topology, toxiproxy_url=toxiproxy_url, recorder=MemoryRecorder())
     with pytest.raises(BadInput, match="nodes that read from a broker: accounts-a, accounts-b, coordinator"):
