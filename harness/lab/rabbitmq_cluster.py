@@ -92,6 +92,8 @@ class RabbitMQCluster(BrokerCluster):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self._epmd: ManagedProcess | None = None
+        self._hosted: dict[str, str] = {}  # classic queue -> Erlang node, as last asked
+        self._hosted_pids: tuple[int | None, ...] = ()  # the nodes' processes then
 
     @property
     def procs(self) -> list[ManagedProcess]:
@@ -168,25 +170,23 @@ class RabbitMQCluster(BrokerCluster):
         where a backlog is), else most queues: quorum queues by their leader (asked of the
         first node that answers), classic ones by the node they live on, unless a quorum
         queue holds the backlog."""
-        quorum = self._quorum()
-        if quorum is None:
+        paths = self._paths()
+        if paths is None:
             return None
-        paths = quorum if any(waiting for _, waiting in quorum.values()) else {**self._hosts(), **quorum}
-        return self._name(_busiest(paths.values()))
+        quorum, every = paths
+        chosen = quorum if any(waiting for _, waiting in quorum.values()) else every
+        return self._name(_busiest(chosen.values()))
 
     def data_paths(self) -> dict[str, tuple[str, int]]:
-        """Quorum queues by their leader, classic ones by the node they live on (both asked
-        at once: each rabbitmqctl call starts an Erlang VM, about 0.5 s)."""
-        with ThreadPoolExecutor(2) as pool:
-            asked = pool.submit(self._quorum), pool.submit(self._hosts)
-            quorum, hosts = asked[0].result(), asked[1].result()
-        paths = {} if quorum is None else {**hosts, **quorum}
-        return {queue: (name, waiting) for queue, (node, waiting) in paths.items()
-                if (name := self._name(node))}
+        """Quorum queues by their leader, classic ones by the node they live on."""
+        paths = self._paths()
+        return {} if paths is None else {queue: (name, waiting) for queue, (node, waiting) in paths[1].items()
+                                         if (name := self._name(node))}
 
-    def _quorum(self) -> dict[str, tuple[str, int]] | None:
-        """Quorum queue -> (leader, messages), Erlang node names, asked of the first node
-        that answers; None when none does."""
+    def _paths(self) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int]]] | None:
+        """(quorum queues, every queue) -> (Erlang node leading or hosting it, messages), in
+        one rabbitmqctl call to the first node that answers (each starts an Erlang VM, about
+        0.5 s); None when none does."""
         for n in self.nodes:
             if n.process is None or not n.process.alive:
                 continue
@@ -194,30 +194,37 @@ class RabbitMQCluster(BrokerCluster):
                 rows = self.ctl(n, "list_queues", "name", "leader", "messages")
             except ConnectionError:
                 continue  # paused or cut off: ask the next one
-            return {str(row["name"]): (str(row["leader"]), _count(row.get("messages")))
-                    for row in rows if row.get("leader")}
+            quorum = {str(r["name"]): (str(r["leader"]), _count(r.get("messages"))) for r in rows if r.get("leader")}
+            classic = {str(r["name"]): _count(r.get("messages")) for r in rows if not r.get("leader")}
+            hosts = self._hosts(set(classic))
+            return quorum, {**{q: (hosts[q], m) for q, m in classic.items() if q in hosts}, **quorum}
         return None
 
     def _name(self, node: str | None) -> str | None:
         """The lab's name of an Erlang node."""
         return next((m.name for m in self.nodes if m.node == node), None)
 
-    def _hosts(self) -> dict[str, tuple[str, int]]:
-        """Queue -> (the node it lives on, its messages): classic queues have no leader.
-        Every live node is asked at once (`list_queues --local`)."""
+    def _hosts(self, classic: set[str]) -> dict[str, str]:
+        """Classic queue -> the node it lives on. They have no leader and never move, so
+        every live node is asked (`list_queues --local`, all at once) only when a classic
+        queue is new or a node died or restarted since it was last asked."""
+        pids = tuple(n.process.pid if n.process is not None and n.process.alive else None for n in self.nodes)
+        if not classic or (classic <= set(self._hosted) and pids == self._hosted_pids):
+            return self._hosted
 
-        def local(n: _RabbitNode) -> list[tuple[str, tuple[str, int]]]:
+        def local(n: _RabbitNode) -> list[tuple[str, str]]:
             try:
-                return [(str(row["name"]), (n.node, _count(row.get("messages"))))
-                        for row in self.ctl(n, "list_queues", "--local", "name", "messages")]
+                return [(str(row["name"]), n.node) for row in self.ctl(n, "list_queues", "--local", "name")]
             except ConnectionError:
                 return []
 
-        live = [n for n in self.nodes if n.process is not None and n.process.alive]
+        live = [n for n, pid in zip(self.nodes, pids) if pid is not None]
         if not live:
             return {}
         with ThreadPoolExecutor(len(live)) as pool:
-            return dict(host for hosted in pool.map(local, live) for host in hosted)
+            self._hosted = dict(host for hosted in pool.map(local, live) for host in hosted)
+        self._hosted_pids = pids
+        return self._hosted
 
 
 def _count(value: Any) -> int:

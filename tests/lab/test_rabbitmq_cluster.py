@@ -176,14 +176,17 @@ def test_the_leader_is_the_node_holding_a_backlog(cluster):
     most = max((int(r["messages"] or 0) for r in rows()), default=0)  # earlier tests' queues
     link = cluster.links("rabbitmq", "test-backlog")[2]
 
-    def publish(count: int) -> None:
+    def publish(count: int, queue: str = "backlog") -> None:
         conn = pika.BlockingConnection(pika.URLParameters(link.url))
         try:
             ch = conn.channel()
-            ch.queue_declare("backlog", durable=True, arguments={"x-queue-type": "quorum"})
+            if queue == "backlog":
+                ch.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+            else:  # a classic queue lives on the node its declaring client is connected to
+                ch.queue_declare(queue, durable=False)
             ch.confirm_delivery()
             for i in range(count):
-                ch.basic_publish("", "backlog", str(i).encode())
+                ch.basic_publish("", queue, str(i).encode())
         finally:
             conn.close()
 
@@ -203,3 +206,8 @@ def test_the_leader_is_the_node_holding_a_backlog(cluster):
     assert cluster.leader("rabbitmq") == name, seen
     # per queue: what backlog-kill compares over time
     assert cluster.waiting("rabbitmq")["backlog"] == (name, most + 100)
+    # a classic queue by the node it lives on (asked once), its length as it is now
+    publish(5, "classic")
+    assert cluster.waiting("rabbitmq")["classic"] == ("rabbitmq-3", 5)
+    publish(5, "classic")
+    assert cluster.waiting("rabbitmq")["classic"] == ("rabbitmq-3", 10)
