@@ -184,6 +184,13 @@ class Participant:
         await self.failpoints.hit("before-apply")
         split = self.hooks.split_local_apply and self.effect.splittable(txn)
         with tx(self.db):
+            # checked again with the apply, in one transaction: while this COMMIT waited above,
+            # another delivery of it (a redelivery, or the answer to asking the coordinator
+            # about a payment in doubt) may have applied it
+            now = self._txn(pid)
+            if now is not None and now["state"] == "committed" and not self.hooks.skip_dedup:
+                self.db.execute("INSERT OR IGNORE INTO inbox (id, step) VALUES (?, 'commit')", (pid,))
+                return
             self.effect.commit(self.db, txn, 1 if split else None)
             self.db.execute("UPDATE txns SET state = 'committed', applied = applied + 1 WHERE id = ?", (pid,))
             self.db.execute("INSERT OR IGNORE INTO inbox (id, step) VALUES (?, 'commit')", (pid,))

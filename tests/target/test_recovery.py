@@ -6,6 +6,11 @@ payment id names its node and failpoint, so a failure message says which one.
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
 from harness.model import Outcome
 from tests.target.helpers import crash_at, problems, settle, transfer
 
@@ -45,3 +50,27 @@ def test_crash_at_each_failpoint_then_restart_resolves_everywhere(start_target):
     assert payments["crash-coordinator-after-log-decision"]["decision"] == "commit"
     assert payments["crash-ledger-after-apply-before-ack"]["decision"] == "commit"
     assert state["participants"]["ledger"]["txns"]["crash-ledger-after-apply-before-ack"]["applied"] == 1
+
+
+
+@pytest.mark.spread  # one broker by default, every broker nightly
+def test_a_commit_that_waits_is_applied_once_when_it_was_delivered_again_meanwhile(start_target, broker, lab):
+    """The ledger's COMMIT waits 5 s before it applies; meanwhile its broker link drops and
+    comes back, and the broker delivers the unacknowledged COMMIT again on the new
+    connection, which applies it. The first delivery, going on, must find it applied: it
+    checked the state before it waited, and once applied the payment a second time (found
+    by a default run on a RabbitMQ cluster)."""
+    adapter, topo = start_target(failpoints={"ledger": "before-apply=delay(5000)@1"})
+    proxy = next(link.proxy for link in topo.links_of("ledger") if link.service == broker)
+    sent = time.monotonic()
+    paid = threading.Thread(target=transfer, args=(adapter, "waits", "acct-01", "acct-02", 5))
+    paid.start()
+    time.sleep(1.5)  # the COMMIT waits at the ledger
+    lab.toxiproxy.set_enabled(proxy, False)
+    time.sleep(1.0)
+    lab.toxiproxy.set_enabled(proxy, True)
+    paid.join(30)
+    time.sleep(max(0.0, sent + 7.0 - time.monotonic()))  # the first delivery went on at 5 s
+    state = settle(adapter, timeout=20)
+    assert problems(state) == [], problems(state)
+    assert state["participants"]["ledger"]["txns"]["waits"]["applied"] == 1
