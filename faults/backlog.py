@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -198,6 +199,7 @@ class _Backlog:
         self.holds = _holds(reach.topology, plan.targets)
         self.struck: list[Node] = [] if self.on_cluster else _strikable(reach.topology)
         self.injection: Injection | None = None  # its targets name a cluster's node once found
+        self.began = time.monotonic()
         self.grown: dict[str, tuple[str, int]] = {}  # data paths that grew in step 0: (leader, by how much)
         self.found: dict[str, tuple[str, int]] = {}  # every data path at the end of step 0
 
@@ -339,7 +341,7 @@ class _Backlog:
         with self.lock:
             self.healed = True
             if self.on_cluster and not self.struck and self.injection is not None and not self.injection.note:
-                self._note("healed before a node was struck: the broker's probes were still running")
+                self._note(f"healed {time.monotonic() - self.began:.1f} s in, before a node was struck")
             try:
                 self._revive()
             finally:
