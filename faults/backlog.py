@@ -255,23 +255,20 @@ class _Backlog:
         """The node leading most of what grew in step 0 and drained since (consumers and
         coordinator both stopped now, so nothing moves); with no drain seen, of what grew;
         with nothing grown, the node that leads now."""
-        grown_only = _by_node(self.grown)
+        drained: dict[str, int] = {}
         if self.grown and self.holds:
             now = waiting_now(self.reach)
-            drained = {path: (node, min(grew, self.found[path][1] - now[path][1]))
-                       for path, (node, grew) in self.grown.items() if path in now}
-            scores = _by_node(drained) or grown_only
-        else:
-            scores = grown_only
+            drained = _by_node({path: (node, min(grew, self.found[path][1] - now[path][1]))
+                                for path, (node, grew) in self.grown.items() if path in now})
+        scores, how = (drained, "grew and drained") if drained else (_by_node(self.grown), "grew")
         if not scores:
             if self.finding:
                 self._note("nothing grew while they stopped: the node that leads now")
             return leader_now(self.reach, self.fault)
-        node = max(sorted(scores), key=lambda n: scores[n])
-        how = "grew and drained" if scores is not grown_only else "grew"
+        ranked = sorted(scores, key=lambda n: (-scores[n], n))
         self._note(f"messages that {how} while they stopped, by node: "
-                   + ", ".join(f"{n} {scores[n]}" for n in sorted(scores, key=lambda n: (-scores[n], n))))
-        return self.reach.node(node)
+                   + ", ".join(f"{n} {scores[n]}" for n in ranked))
+        return self.reach.node(ranked[0])
 
     def _note(self, text: str) -> None:
         if self.injection is not None:

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from harness.model import Outcome
+from tests.lab.conftest import disabled
 from tests.target.helpers import crash_at, problems, settle, transfer
 
 CASES = [
@@ -52,7 +53,6 @@ def test_crash_at_each_failpoint_then_restart_resolves_everywhere(start_target):
     assert state["participants"]["ledger"]["txns"]["crash-ledger-after-apply-before-ack"]["applied"] == 1
 
 
-
 @pytest.mark.spread  # one broker by default, every broker nightly
 def test_a_commit_that_waits_is_applied_once_when_it_was_delivered_again_meanwhile(start_target, broker, lab):
     """The ledger's COMMIT waits 5 s before it applies; meanwhile its broker link drops and
@@ -66,9 +66,8 @@ def test_a_commit_that_waits_is_applied_once_when_it_was_delivered_again_meanwhi
     paid = threading.Thread(target=transfer, args=(adapter, "waits", "acct-01", "acct-02", 5))
     paid.start()
     time.sleep(1.5)  # the COMMIT waits at the ledger
-    lab.toxiproxy.set_enabled(proxy, False)
-    time.sleep(1.0)
-    lab.toxiproxy.set_enabled(proxy, True)
+    with disabled(lab, proxy):
+        time.sleep(1.0)
     paid.join(30)
     time.sleep(max(0.0, sent + 7.0 - time.monotonic()))  # the first delivery went on at 5 s
     state = settle(adapter, timeout=20)
